@@ -1,0 +1,118 @@
+//! Project tasks: `cargo xtask site | serve | test`.
+//!
+//! Each task installs what it needs first (the wasm32 target, a pinned wasm-bindgen-cli,
+//! the npm packages, Debian's Chromium, the native ONNX Runtime library), so the same
+//! commands work on a fresh machine and in CI.
+
+mod serve;
+mod site;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  site            build the static site into target/site/
+  serve           build the site and serve it on 127.0.0.1
+      --port N    port to listen on (default 8000; 0 picks a free one)
+      --no-build  serve target/site/ as it is
+  test            build the site and run every test: cargo tests, node tests, and
+                  end-to-end tests in headless Chromium
+";
+
+/// Failure of a task, printed as one line.
+pub type TaskResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("site") => site::build().map(|_| ()),
+        Some("serve") => serve_task(&args[1..]),
+        Some("test") => test_task(),
+        Some("-h") | Some("--help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Root of the workspace (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn serve_task(args: &[String]) -> TaskResult {
+    let mut port: u16 = 8000;
+    let mut build = true;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--port" => {
+                let value = rest.next().ok_or("--port needs a number")?;
+                port = value
+                    .parse()
+                    .map_err(|_| format!("--port {value:?} is not a port number"))?;
+            }
+            "--no-build" => build = false,
+            other => return Err(format!("unknown option {other:?} for serve\n{USAGE}")),
+        }
+    }
+
+    let model = if build { Some(site::build()?) } else { None };
+    let server = serve::Server::start(&site::site_dir(), port)?;
+    println!();
+    if let Some(model) = model {
+        println!("Model: {model}");
+    }
+    println!("Serving {} at {}", site::site_dir().display(), server.url());
+    println!("Open {} in a browser; press Ctrl-C to stop.", server.url());
+    server.wait();
+    Ok(())
+}
+
+fn test_task() -> TaskResult {
+    let model = site::build()?;
+    println!("xtask: site built with {model}");
+    let ort_library = tools::ensure_onnxruntime()?;
+    let chromium = tools::ensure_chromium()?;
+    let root = root();
+    let bundle = site::site_dir().join("model");
+
+    println!(
+        "\nxtask: cargo tests (native ONNX Runtime {})",
+        ort_library.display()
+    );
+    tools::run(
+        tools::command("cargo", &["test"])
+            .current_dir(&root)
+            .env("ORT_DYLIB_PATH", &ort_library)
+            .env("BANTER_BUNDLE_DIR", &bundle),
+    )?;
+
+    println!("\nxtask: node tests (tokenizer reference)");
+    tools::run(tools::command("node", &["--test", "tests/tokenizer/"]).current_dir(&root))?;
+
+    println!("\nxtask: end-to-end tests in {}", chromium.display());
+    let server = serve::Server::start(&site::site_dir(), 0)?;
+    let result = tools::run(
+        tools::command("node", &["--test", "--test-concurrency=1", "tests/e2e/"])
+            .current_dir(&root)
+            .env("BANTER_SITE_URL", server.url())
+            .env("BANTER_SITE_DIR", site::site_dir())
+            .env("BANTER_CHROMIUM", &chromium),
+    );
+    server.stop();
+    result
+}
