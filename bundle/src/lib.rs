@@ -25,7 +25,7 @@ pub struct Manifest {
     pub format_version: u32,
     /// Name and version of the tool that wrote the bundle, e.g. `banter-model 0.1.0`.
     pub exporter: String,
-    /// Where the weights came from.
+    /// Origin of the weights.
     pub source: Source,
     /// The model's hyperparameters, as read from the checkpoint's `config.json`.
     pub config: ModelConfig,
@@ -57,9 +57,9 @@ pub struct ModelConfig {
     pub num_layers: u32,
     /// Attention heads per block.
     pub num_heads: u32,
-    /// Longest sequence the learned position table covers.
+    /// Maximum sequence length the learned position table covers.
     pub max_position_embeddings: u32,
-    /// How many past positions a local attention layer sees, itself included.
+    /// Number of positions a local attention layer attends to, its own included.
     pub window_size: u32,
     /// `global` or `local` for each block, in order.
     pub attention_layers: Vec<String>,
@@ -105,7 +105,7 @@ pub enum Dim {
     Named(String),
 }
 
-/// What a bundle file is for.
+/// Purpose of a bundle file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileRole {
@@ -120,7 +120,7 @@ pub enum FileRole {
 pub struct FileEntry {
     /// Path relative to the bundle folder.
     pub name: String,
-    /// What the file is for.
+    /// Purpose of the file.
     pub role: FileRole,
     /// Size in bytes.
     pub size: u64,

@@ -54,7 +54,7 @@ struct Inner {
 }
 
 impl Inner {
-    /// Routes one packet from the worker to the request it answers.
+    /// Routes one packet from the worker to the request it replies to.
     fn on_packet(&self, bytes: &[u8]) {
         match decode::<FromWorker>(bytes) {
             Ok(message) => {
@@ -149,7 +149,7 @@ impl Dialogue {
         })
     }
 
-    /// The loaded model: `{ name, standin, loadMs }`.
+    /// Returns the loaded model as `{ name, standin, loadMs }`.
     #[wasm_bindgen(getter)]
     pub fn model(&self) -> JsValue {
         match self.inner.model.borrow().as_ref() {

@@ -5,7 +5,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::HostError;
 
-/// Largest integer a JavaScript number holds exactly (2^53 - 1).
+/// Largest integer a JavaScript number represents exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Reads `object[name]`; `undefined` and `null` become `None`.

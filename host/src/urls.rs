@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use crate::error::HostError;
 
 // wasm-bindgen places inline snippets at `pkg/snippets/<crate>-<hash>/inline<N>.js`, so
-// two levels up from the snippet is the `pkg/` folder that holds `banter_host.js`.
+// two levels up from the snippet is the `pkg/` folder that contains `banter_host.js`.
 #[wasm_bindgen(
     inline_js = "export function hostPackageUrl() { return new URL('../../', import.meta.url).href; }"
 )]

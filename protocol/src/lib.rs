@@ -10,7 +10,7 @@
 //! [`Request::Say`], or [`Reply::Error`] for either.
 //!
 //! The first request on a new worker is [`Request::Start`], which carries
-//! [`PROTOCOL_VERSION`]; a worker built with another version answers
+//! [`PROTOCOL_VERSION`]; a worker built with another version replies with
 //! [`ErrorCode::ProtocolMismatch`].
 
 #![deny(missing_docs)]
@@ -38,20 +38,20 @@ pub type RequestId = u32;
 pub struct ToWorker {
     /// The request this message starts.
     pub id: RequestId,
-    /// What the host asks for.
+    /// The requested operation.
     pub request: Request,
 }
 
 /// A message from the worker to the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FromWorker {
-    /// The request this message answers.
+    /// Id of the request this message replies to.
     pub id: RequestId,
     /// The answer.
     pub reply: Reply,
 }
 
-/// What the host asks the worker to do.
+/// An operation the host requests from the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Load the model bundle and get ready to generate. Must be the first request.
@@ -60,7 +60,7 @@ pub enum Request {
     Say(SayRequest),
 }
 
-/// Where the worker finds its files, and which protocol the host speaks.
+/// Locations of the worker's files, and the host's protocol version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartRequest {
     /// The host's [`PROTOCOL_VERSION`].
@@ -71,7 +71,7 @@ pub struct StartRequest {
     pub ort_url: String,
 }
 
-/// One line to generate: what the character heard, and how to sample the answer.
+/// One line to generate: the words the character heard, and the sampling parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SayRequest {
     /// The words the speaking character answers, at most [`MAX_HEARD_BYTES`] bytes.
@@ -86,7 +86,7 @@ pub struct SayRequest {
     pub max_new_tokens: Option<u32>,
 }
 
-/// What the worker sends back.
+/// A reply from the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// The model is loaded; terminal reply to [`Request::Start`].
@@ -135,7 +135,7 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// The stable name the host exposes to JavaScript.
+    /// Returns the stable name the host exposes to JavaScript.
     pub fn as_str(self) -> &'static str {
         match self {
             StopReason::Sentence => "sentence",
@@ -150,7 +150,7 @@ impl StopReason {
 pub struct WireError {
     /// The kind of failure, for callers to branch on.
     pub code: ErrorCode,
-    /// What failed, with the offending value and what to do.
+    /// Description of the failure, with the offending value and the fix.
     pub message: String,
 }
 
@@ -172,7 +172,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The stable name the host exposes to JavaScript as `error.code`.
+    /// Returns the stable name the host exposes to JavaScript as `error.code`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",

@@ -1,6 +1,6 @@
 // Entry script of the banter Web Worker, spawned as a module worker by banter-host.
 // Loading the wasm-bindgen glue runs the worker's start function, which registers it
-// with gloo-worker and tells the host it is ready for messages.
+// with gloo-worker and notifies the host that it is ready for messages.
 import init from './banter_worker.js';
 
 await init();

@@ -65,7 +65,7 @@ pub enum WorkerError {
     Fetch {
         /// URL or path of the file.
         url: String,
-        /// What failed, e.g. an HTTP status.
+        /// The failure, e.g. an HTTP status.
         reason: String,
     },
     /// The manifest is invalid or a file does not match it.
@@ -89,7 +89,7 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
-    /// The wire error code for this error.
+    /// Returns the wire error code for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             WorkerError::EmptyHeard
@@ -110,7 +110,7 @@ impl WorkerError {
         }
     }
 
-    /// The error as sent to the host.
+    /// Converts the error to the form sent to the host.
     pub fn to_wire(&self) -> WireError {
         WireError {
             code: self.code(),

@@ -1,7 +1,7 @@
 //! The language model behind the engine: an ONNX Runtime session over the bundle's graph.
 //!
 //! The same code runs natively (`ort` loading `libonnxruntime` at run time) and in the
-//! browser (`ort` over `ort-web` and onnxruntime-web); only session creation and the run
+//! browser (`ort` over `ort-web` and onnxruntime-web). Only session creation and the run
 //! call differ, because the web backend is asynchronous.
 
 use banter_bundle::Manifest;

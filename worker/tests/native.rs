@@ -41,7 +41,7 @@ fn say(heard: &str, seed: u64) -> SayRequest {
     }
 }
 
-/// A model that answers with a fixed token script, one token per step, by giving the
+/// A model that emits a fixed token script, one token per step, by giving the
 /// scripted token a logit far above all others.
 struct Scripted {
     script: Vec<u32>,

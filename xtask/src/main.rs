@@ -21,6 +21,8 @@ tasks:
       --no-build  serve target/site/ as it is
   test            build the site and run every test: cargo tests, node tests, and
                   end-to-end tests in headless Chromium
+  bench           build the site and time spoken lines in headless Chromium against
+                  onnxruntime-web driven directly from the page
 ";
 
 /// Failure of a task, printed as one line.
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Some("site") => site::build().map(|_| ()),
         Some("serve") => serve_task(&args[1..]),
         Some("test") => test_task(),
+        Some("bench") => bench_task(),
         Some("-h") | Some("--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -111,6 +114,22 @@ fn test_task() -> TaskResult {
             .current_dir(&root)
             .env("BANTER_SITE_URL", server.url())
             .env("BANTER_SITE_DIR", site::site_dir())
+            .env("BANTER_CHROMIUM", &chromium),
+    );
+    server.stop();
+    result
+}
+
+fn bench_task() -> TaskResult {
+    let model = site::build()?;
+    println!("xtask: site built with {model}");
+    let chromium = tools::ensure_chromium()?;
+
+    let server = serve::Server::start(&site::site_dir(), 0)?;
+    let result = tools::run(
+        tools::command("node", &["tests/bench/line.mjs"])
+            .current_dir(root())
+            .env("BANTER_SITE_URL", server.url())
             .env("BANTER_CHROMIUM", &chromium),
     );
     server.stop();

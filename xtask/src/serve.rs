@@ -41,7 +41,7 @@ impl Server {
         })
     }
 
-    /// The base URL, ending in `/`.
+    /// Returns the base URL, ending in `/`.
     pub fn url(&self) -> &str {
         &self.url
     }

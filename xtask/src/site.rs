@@ -18,7 +18,7 @@ pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 /// Environment variable naming a checkpoint folder to export instead of the default.
 const CHECKPOINT_VAR: &str = "BANTER_CHECKPOINT";
 
-/// Where a downloaded TinyStories-1M checkpoint lives (see `banter-model fetch`).
+/// Folder of a downloaded TinyStories-1M checkpoint (see `banter-model fetch`).
 const REAL_CHECKPOINT: &str = "checkpoints/TinyStories-1M";
 
 /// onnxruntime-web files the worker loads: the CPU-only ES module build, its Emscripten
@@ -32,7 +32,7 @@ const ORT_FILES: [&str; 3] = [
 /// three.js files the page imports; `three.module.js` imports `three.core.js`.
 const THREE_FILES: [&str; 2] = ["three.module.js", "three.core.js"];
 
-/// The folder the site is assembled in.
+/// Returns the folder the site is assembled in.
 pub fn site_dir() -> PathBuf {
     root().join("target/site")
 }

@@ -1,6 +1,6 @@
 //! The stop rule: a spoken line is the first complete sentence of the continuation.
 //!
-//! A sentence ends at `.`, `!` or `?` once the text holds at least one letter or digit,
+//! A sentence ends at `.`, `!` or `?` once the text contains at least one letter or digit,
 //! so a continuation that opens with a stray `.` keeps going. A run of enders (`?!`,
 //! `...`) stays with its sentence. Every `"` is removed, because the prompt ends inside
 //! an open quote and the model closes it wherever it likes.

@@ -113,7 +113,7 @@ async fn handle(shared: &Shared, bytes: &[u8]) -> Packet {
     }
 }
 
-/// Loads ONNX Runtime Web and the model bundle; answers with the model's description.
+/// Loads ONNX Runtime Web and the model bundle, and returns the model's description.
 async fn load(shared: &Shared, start: &StartRequest) -> Result<ModelInfo, WorkerError> {
     if start.protocol_version != PROTOCOL_VERSION {
         return Err(WorkerError::ProtocolMismatch {
@@ -167,8 +167,8 @@ async fn load(shared: &Shared, start: &StartRequest) -> Result<ModelInfo, Worker
 
 /// Runs one say request on the loaded engine.
 async fn generate(shared: &Shared, say: &SayRequest) -> Result<Line, WorkerError> {
-    // The engine is taken out for the duration of the request so no RefCell borrow is held
-    // across an await; requests run one at a time, so nobody else needs it meanwhile.
+    // The engine is taken out for the duration of the request, so no RefCell borrow is held
+    // across an await. Requests run one at a time, so no other task needs it meanwhile.
     let mut engine = shared
         .engine
         .borrow_mut()
