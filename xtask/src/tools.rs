@@ -104,11 +104,9 @@ pub fn ensure_chromium() -> Result<PathBuf, String> {
     }
     println!("xtask: installing Debian's chromium package (apt-get)");
     run(&mut command("apt-get", &["update"]))?;
-    run(command(
-        "apt-get",
-        &["install", "-y", "--no-install-recommends", "chromium"],
-    )
-    .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(
+        command("apt-get", &["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive")
+    )?;
     if chromium.exists() {
         Ok(chromium)
     } else {
