@@ -9,8 +9,8 @@ import { openSession } from './browser.mjs';
 // Budget of the first `Dialogue.start`, which loads the model in the worker.
 const START_TIMEOUT_MS = 60_000;
 
-// Budget of `Dialogue.start` with a missing onnxruntime folder: its
-// startTimeoutMs of 5 s plus slack for a busy machine.
+// Budget of a `Dialogue.start` that must fail (missing onnxruntime folder or
+// worker script): its startTimeoutMs of at most 5 s plus slack for a busy machine.
 const FAILED_START_BUDGET_MS = 20_000;
 
 const STOP_REASONS = ['sentence', 'end_of_text', 'max_tokens'];
@@ -106,8 +106,53 @@ describe('host API', () => {
 
     assert.notEqual(outcome.hung, true, `Dialogue.start did not settle within ${FAILED_START_BUDGET_MS} ms`);
     assert.notEqual(outcome.resolved, true, `Dialogue.start resolved with ortUrl ${ortUrl}`);
-    assert.equal(typeof outcome.code, 'string');
-    assert.notEqual(outcome.code, '');
-    assert.notEqual(outcome.message, '');
+    assert.equal(outcome.code, 'model_load_failed');
+    assert.match(outcome.message, /no-such-ort/);
+  });
+
+  test('missing worker script times out start', { timeout: FAILED_START_BUDGET_MS + 10_000 }, async () => {
+    const workerUrl = session.url('no-such-worker.js').href;
+    const outcome = await session.page.evaluate(async ({ workerUrl, budgetMs }) => {
+      const started = performance.now();
+      const hung = new Promise((resolve) => setTimeout(() => resolve({ hung: true }), budgetMs));
+      const attempt = window.host.Dialogue.start({ workerUrl, startTimeoutMs: 3000 }).then(
+        (dialogue) => {
+          dialogue.close();
+          return { resolved: true };
+        },
+        (err) => ({ code: err.code, message: err.message, elapsedMs: performance.now() - started }),
+      );
+      return Promise.race([attempt, hung]);
+    }, { workerUrl, budgetMs: FAILED_START_BUDGET_MS });
+
+    assert.notEqual(outcome.hung, true, `Dialogue.start did not settle within ${FAILED_START_BUDGET_MS} ms`);
+    assert.notEqual(outcome.resolved, true, `Dialogue.start resolved with workerUrl ${workerUrl}`);
+    assert.equal(outcome.code, 'worker_start_timeout');
+    assert.ok(outcome.elapsedMs >= 3000, `rejected after ${outcome.elapsedMs} ms, before the 3000 ms timeout`);
+    assert.match(outcome.message, /no-such-worker\.js/);
+  });
+
+  test('seed is validated', { timeout: 60_000 }, async () => {
+    const outcomes = await session.page.evaluate(async () => {
+      const attempt = (seed) =>
+        window.dialogue.say({ heard: 'Hello', seed, maxNewTokens: 2 }).then(
+          (line) => ({ tokens: line.tokens }),
+          (err) => ({ code: err.code, message: err.message }),
+        );
+      return {
+        negative: await attempt(-1),
+        fraction: await attempt(1.5),
+        unsafe: await attempt(2 ** 53),
+        missing: await attempt(undefined),
+        bigint: await attempt(2n ** 64n - 1n),
+        bigintTooLarge: await attempt(2n ** 64n),
+      };
+    });
+
+    for (const name of ['negative', 'fraction', 'unsafe', 'missing', 'bigintTooLarge']) {
+      assert.equal(outcomes[name].code, 'invalid_request', `${name}: ${JSON.stringify(outcomes[name])}`);
+      assert.match(outcomes[name].message, /seed/, `${name}: ${outcomes[name].message}`);
+    }
+    assert.equal(outcomes.bigint.tokens, 2, `bigint seed: ${JSON.stringify(outcomes.bigint)}`);
   });
 });
