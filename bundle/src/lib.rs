@@ -6,14 +6,18 @@
 //! against it with [`FileEntry::verify`] before using the bytes.
 
 #![deny(missing_docs)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the manifest format written by this crate.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 added `layout`, `session_options`, `quantization` and `graph.contrib_ops`.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// File name of the manifest inside a bundle folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -31,6 +35,13 @@ pub struct Manifest {
     pub config: ModelConfig,
     /// The ONNX graph's interface.
     pub graph: GraphInfo,
+    /// Input and output convention of the graph.
+    pub layout: Layout,
+    /// Session configuration entries (`key` → `value`, as for ONNX Runtime's
+    /// `AddSessionConfigEntry`) that every session of this graph must set.
+    pub session_options: BTreeMap<String, String>,
+    /// Storage format of the weights in the graph file.
+    pub quantization: Quantization,
     /// Every other file of the bundle, with its size and digest.
     pub files: Vec<FileEntry>,
 }
@@ -73,11 +84,101 @@ pub struct ModelConfig {
     pub eos_token_id: u32,
 }
 
+/// Input and output convention of a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// banter's decoding graph: `input_ids`, `position_ids`, one packed `past` tensor and
+    /// `top_k` in; `top_values`, `top_ids`, one packed `present` tensor and last-position
+    /// `logits` out. Uses `com.microsoft` contrib operators.
+    Banter,
+    /// The layout of Hugging Face's ONNX exports: `past_key_values.{i}.key` / `.value` in,
+    /// `logits` for every position and `present.{i}.key` / `.value` out. Standard operators
+    /// only.
+    Conventional,
+}
+
+impl Layout {
+    /// Name of the layout in the manifest and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Banter => "banter",
+            Layout::Conventional => "conventional",
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = BundleError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "banter" => Ok(Layout::Banter),
+            "conventional" => Ok(Layout::Conventional),
+            _ => Err(BundleError::UnknownName {
+                kind: "layout",
+                value: value.to_owned(),
+                expected: "banter, conventional",
+            }),
+        }
+    }
+}
+
+/// Storage format of the weights inside the graph file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// Every weight stored as float32.
+    Fp32,
+    /// Matrices (the tied embedding, the position table and every linear weight) stored
+    /// as symmetric int8 with float32 scales, expanded to float32 once when the session
+    /// is created. The computation itself is float32.
+    Int8,
+}
+
+impl WeightFormat {
+    /// Name of the format in the manifest and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightFormat::Fp32 => "fp32",
+            WeightFormat::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for WeightFormat {
+    type Err = BundleError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "fp32" => Ok(WeightFormat::Fp32),
+            "int8" => Ok(WeightFormat::Int8),
+            _ => Err(BundleError::UnknownName {
+                kind: "weight format",
+                value: value.to_owned(),
+                expected: "fp32, int8",
+            }),
+        }
+    }
+}
+
+/// Storage of the weights in the graph file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantization {
+    /// Storage format.
+    pub weights: WeightFormat,
+    /// The scheme in words: which tensors, granularity of the scales, how they are expanded.
+    pub description: String,
+}
+
 /// Names and shapes of the graph's inputs and outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraphInfo {
     /// ONNX opset of the default domain.
     pub opset: u32,
+    /// Operators of the `com.microsoft` domain (opset 1) that the graph uses, sorted.
+    /// Empty for a graph of standard operators only.
+    pub contrib_ops: Vec<String>,
     /// Graph inputs.
     pub inputs: Vec<TensorInfo>,
     /// Graph outputs.
@@ -143,6 +244,16 @@ pub enum BundleError {
         found: u32,
         /// [`FORMAT_VERSION`].
         expected: u32,
+    },
+    /// A layout or weight format name is not one of the known names.
+    #[error("{value:?} is not a known {kind}; expected one of: {expected}")]
+    UnknownName {
+        /// What was being parsed, e.g. `layout`.
+        kind: &'static str,
+        /// The name given.
+        value: String,
+        /// The accepted names.
+        expected: &'static str,
     },
     /// The manifest lists no file with the given role.
     #[error("manifest lists no {0:?} file")]

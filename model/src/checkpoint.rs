@@ -8,8 +8,11 @@ use safetensors::{Dtype, SafeTensors};
 use crate::config::NeoConfig;
 use crate::ModelError;
 
-/// File name of the weights inside a checkpoint folder.
+/// File name of the safetensors weights inside a checkpoint folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// File name of the `torch.save` weights, read when a checkpoint has no safetensors file.
+pub const PYTORCH_WEIGHTS_FILE: &str = "pytorch_model.bin";
 
 /// Initialisation of a parameter in a stand-in checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,8 +190,37 @@ impl Weights {
             .ok_or_else(|| ModelError::MissingTensor {
                 name: name.to_owned(),
                 expected: Vec::new(),
+                file: "the checkpoint".to_owned(),
             })
     }
+}
+
+/// A tensor as stored in a checkpoint file, before any check.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredTensor {
+    /// Element type in safetensors' notation, e.g. `F32` or `BF16`.
+    pub dtype: String,
+    /// Shape in PyTorch order.
+    pub shape: Vec<usize>,
+    /// Elements in row-major order, little-endian.
+    pub data: Vec<u8>,
+}
+
+/// Reads the weights of the checkpoint folder `checkpoint`: `model.safetensors` if
+/// present, else `pytorch_model.bin` (`torch.save`'s zip format).
+pub fn read_checkpoint_weights(
+    checkpoint: &Path,
+    config: &NeoConfig,
+) -> Result<Weights, ModelError> {
+    let safetensors = checkpoint.join(WEIGHTS_FILE);
+    if safetensors.is_file() {
+        return read_weights(&safetensors, config);
+    }
+    let pytorch = checkpoint.join(PYTORCH_WEIGHTS_FILE);
+    if pytorch.is_file() {
+        return read_pytorch_weights(&pytorch, config);
+    }
+    Err(ModelError::MissingFile { path: safetensors })
 }
 
 /// Reads `model.safetensors` and checks that every tensor the config implies is present,
@@ -202,30 +234,52 @@ pub fn read_weights(path: &Path, config: &NeoConfig) -> Result<Weights, ModelErr
             reason: source.to_string(),
         })?;
 
+    check_tensors(config, WEIGHTS_FILE, |name| {
+        file.tensor(name).ok().map(|view| StoredTensor {
+            dtype: format!("{:?}", view.dtype()),
+            shape: view.shape().to_vec(),
+            data: view.data().to_vec(),
+        })
+    })
+}
+
+/// Reads a `torch.save` state dict (`pytorch_model.bin`) with the same checks as
+/// [`read_weights`]. Only the zip format of PyTorch 1.6 and later is read.
+pub fn read_pytorch_weights(path: &Path, config: &NeoConfig) -> Result<Weights, ModelError> {
+    let mut tensors = crate::pytorch::read_state_dict(path)?;
+    check_tensors(config, PYTORCH_WEIGHTS_FILE, |name| tensors.remove(name))
+}
+
+/// Collects the tensors of [`tensor_specs`] through `find` and checks each one's presence,
+/// shape and dtype. `file` names the weights file in errors.
+fn check_tensors(
+    config: &NeoConfig,
+    file: &str,
+    mut find: impl FnMut(&str) -> Option<StoredTensor>,
+) -> Result<Weights, ModelError> {
     let mut tensors = BTreeMap::new();
     for spec in tensor_specs(config) {
-        let view = file
-            .tensor(&spec.name)
-            .map_err(|_| ModelError::MissingTensor {
-                name: spec.name.clone(),
-                expected: spec.shape.clone(),
-            })?;
-        if view.shape() != spec.shape.as_slice() {
+        let stored = find(&spec.name).ok_or_else(|| ModelError::MissingTensor {
+            name: spec.name.clone(),
+            expected: spec.shape.clone(),
+            file: file.to_owned(),
+        })?;
+        if stored.shape != spec.shape {
             return Err(ModelError::TensorShape {
                 name: spec.name,
                 expected: spec.shape,
-                actual: view.shape().to_vec(),
+                actual: stored.shape,
             });
         }
-        if view.dtype() != Dtype::F32 {
+        if stored.dtype != "F32" {
             return Err(ModelError::TensorDtype {
                 name: spec.name,
-                found: format!("{:?}", view.dtype()),
+                found: stored.dtype,
             });
         }
 
-        let data = view
-            .data()
+        let data = stored
+            .data
             .chunks_exact(4)
             .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
             .collect();

@@ -57,13 +57,15 @@ pub enum ModelError {
         reason: String,
     },
 
-    /// A tensor the config implies is not in `model.safetensors`.
-    #[error("tensor {name} (expected shape {expected:?}) is missing from model.safetensors; the checkpoint does not match its config.json")]
+    /// A tensor the config implies is not in the weights file.
+    #[error("tensor {name} (expected shape {expected:?}) is missing from {file}; the checkpoint does not match its config.json")]
     MissingTensor {
         /// Hugging Face parameter name.
         name: String,
         /// Shape the config implies.
         expected: Vec<usize>,
+        /// The weights file searched, e.g. `model.safetensors`.
+        file: String,
     },
 
     /// A tensor has another shape than the config implies.
@@ -92,6 +94,15 @@ pub enum ModelError {
         /// The file involved.
         path: PathBuf,
         /// The library's error.
+        reason: String,
+    },
+
+    /// `pytorch_model.bin` could not be read as a `torch.save` state dict.
+    #[error("{path} is not a readable PyTorch state dict: {reason}")]
+    InvalidPytorchCheckpoint {
+        /// The file involved.
+        path: PathBuf,
+        /// What failed.
         reason: String,
     },
 
@@ -189,9 +200,9 @@ pub enum ModelError {
         requested: u64,
     },
 
-    /// The repository has no `model.safetensors` at the revision.
-    #[error("{repo} has no model.safetensors at {revision}; only safetensors checkpoints are supported, so convert pytorch_model.bin with transformers (save_pretrained with safe_serialization=True) or pick a revision that has one")]
-    NoSafetensors {
+    /// The repository has neither `model.safetensors` nor `pytorch_model.bin` at the revision.
+    #[error("{repo} has neither model.safetensors nor pytorch_model.bin at {revision}; pick a revision that has one of them")]
+    NoWeights {
         /// The repository.
         repo: String,
         /// The commit.

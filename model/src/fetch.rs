@@ -24,12 +24,11 @@ pub const DEFAULT_BASE_URL: &str = "https://huggingface.co";
 pub const DEFAULT_REPO: &str = "roneneldan/TinyStories-1M";
 
 /// Files every checkpoint needs.
-pub const REQUIRED_FILES: [&str; 4] = [
-    "config.json",
-    "model.safetensors",
-    "vocab.json",
-    "merges.txt",
-];
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "vocab.json", "merges.txt"];
+
+/// Weight files in order of preference; a checkpoint needs one of them, and `fetch
+/// --update-lock` records the first the repository has.
+pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
 /// Files fetched when the repository has them.
 pub const OPTIONAL_FILES: [&str; 1] = ["tokenizer.json"];
@@ -102,6 +101,7 @@ pub fn fetch(options: &FetchOptions) -> Result<LockFile, ModelError> {
     let files: Vec<(String, Option<LockedFile>)> = if options.update_lock {
         REQUIRED_FILES
             .iter()
+            .chain(WEIGHT_FILES.iter())
             .chain(OPTIONAL_FILES.iter())
             .map(|name| ((*name).to_owned(), None))
             .collect()
@@ -120,6 +120,10 @@ pub fn fetch(options: &FetchOptions) -> Result<LockFile, ModelError> {
     let mut recorded = BTreeMap::new();
     for (name, expected) in files {
         check_file_name(&name)?;
+        let is_weights = WEIGHT_FILES.contains(&name.as_str());
+        if is_weights && options.update_lock && has_weights(&recorded) {
+            continue;
+        }
         let url = format!("{base}/{}/resolve/{revision}/{name}", options.repo);
         let dest = options.out.join(&name);
 
@@ -127,11 +131,14 @@ pub fn fetch(options: &FetchOptions) -> Result<LockFile, ModelError> {
             Some(locked) => {
                 recorded.insert(name, locked);
             }
-            None if name == "model.safetensors" => {
-                return Err(ModelError::NoSafetensors {
-                    repo: options.repo.clone(),
-                    revision,
-                });
+            None if is_weights && options.update_lock => {
+                let last_choice = WEIGHT_FILES.last() == Some(&name.as_str());
+                if last_choice && !has_weights(&recorded) {
+                    return Err(ModelError::NoWeights {
+                        repo: options.repo.clone(),
+                        revision,
+                    });
+                }
             }
             None if OPTIONAL_FILES.contains(&name.as_str()) && options.update_lock => {}
             None => return Err(ModelError::HttpStatus { url, status: 404 }),
@@ -147,6 +154,11 @@ pub fn fetch(options: &FetchOptions) -> Result<LockFile, ModelError> {
         write_lock(&options.lock, &result)?;
     }
     Ok(result)
+}
+
+/// Returns whether one of [`WEIGHT_FILES`] was already downloaded.
+fn has_weights(recorded: &BTreeMap<String, LockedFile>) -> bool {
+    WEIGHT_FILES.iter().any(|name| recorded.contains_key(*name))
 }
 
 /// Reads a lock file.

@@ -6,7 +6,8 @@
 //!   pseudo-random weights, for building and testing without the trained weights.
 //! - [`fetch`] downloads a checkpoint pinned to a commit and checks it against a lock file.
 //! - [`export`] turns a checkpoint into a bundle: `model.onnx` (written here from the
-//!   safetensors weights, see [`graph`]), `tokenizer.json` and `manifest.json`.
+//!   `model.safetensors` or `pytorch_model.bin` weights, see [`graph`]), `tokenizer.json`
+//!   and `manifest.json`.
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,6 +22,7 @@ pub mod tokenizer;
 
 mod error;
 mod onnx;
+mod pytorch;
 
 pub use error::ModelError;
 

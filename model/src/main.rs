@@ -1,12 +1,16 @@
 //! `banter-model`: writes stand-in checkpoints, fetches pinned checkpoints and exports
 //! model bundles.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use banter_bundle::{Layout, WeightFormat};
+use banter_model::export::ExportOptions;
 use banter_model::fetch::{FetchOptions, DEFAULT_BASE_URL, DEFAULT_REPO};
+use banter_model::graph::GraphOptions;
 use banter_model::standin::StandinSize;
+use banter_model::ModelError;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -36,7 +40,8 @@ enum Command {
     },
     /// Export a checkpoint folder into a bundle: model.onnx, tokenizer.json, manifest.json.
     Export {
-        /// Checkpoint folder with config.json, model.safetensors and the tokenizer files.
+        /// Checkpoint folder with config.json, model.safetensors or pytorch_model.bin, and the
+        /// tokenizer files.
         #[arg(long)]
         checkpoint: PathBuf,
         /// Bundle folder to write (created if missing).
@@ -45,6 +50,13 @@ enum Command {
         /// Source name for the manifest; defaults to the stand-in's name or the folder name.
         #[arg(long)]
         name: Option<String>,
+        /// Graph layout: banter (packed KV cache, top-k, contrib operators) or
+        /// conventional (per-layer KV tensors, full logits, standard operators).
+        #[arg(long, default_value = "banter")]
+        layout: Layout,
+        /// Weight storage: int8 (matrices as 8-bit, expanded to float32 at load) or fp32.
+        #[arg(long, default_value = "int8")]
+        weights: WeightFormat,
     },
     /// Download a checkpoint at a pinned commit and verify it against a lock file.
     Fetch {
@@ -72,6 +84,28 @@ enum Command {
     },
 }
 
+fn export(
+    checkpoint: &Path,
+    out: &Path,
+    name: Option<String>,
+    layout: Layout,
+    weights: WeightFormat,
+) -> Result<String, ModelError> {
+    let options = ExportOptions {
+        name,
+        graph: GraphOptions { layout, weights },
+    };
+    let manifest = banter_model::export::export(checkpoint, out, &options)?;
+    Ok(format!(
+        "exported {} to {} ({} layout, {} weights, {} files)",
+        manifest.source.name,
+        out.display(),
+        layout.as_str(),
+        weights.as_str(),
+        manifest.files.len() + 1
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -85,14 +119,9 @@ fn main() -> ExitCode {
             checkpoint,
             out,
             name,
-        } => banter_model::export::export(&checkpoint, &out, name.as_deref()).map(|manifest| {
-            format!(
-                "exported {} to {} ({} files)",
-                manifest.source.name,
-                out.display(),
-                manifest.files.len() + 1
-            )
-        }),
+            layout,
+            weights,
+        } => export(&checkpoint, &out, name, layout, weights),
         Command::Fetch {
             out,
             base_url,

@@ -6,6 +6,8 @@
 
 /// `TensorProto.DataType.FLOAT`.
 pub const DTYPE_FLOAT: i32 = 1;
+/// `TensorProto.DataType.INT8`.
+pub const DTYPE_INT8: i32 = 3;
 /// `TensorProto.DataType.INT64`.
 pub const DTYPE_INT64: i32 = 7;
 

@@ -4,8 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use banter_bundle::{FileRole, Manifest};
-use banter_model::export::export;
+use banter_bundle::{Dim, FileRole, Layout, Manifest, WeightFormat};
+use banter_model::export::{export, ExportOptions};
 use banter_model::ModelError;
 
 fn edit_config(checkpoint: &Path, field: &str, value: serde_json::Value) {
@@ -50,18 +50,84 @@ fn edit_weights(
     .unwrap();
 }
 
+/// Every layout and weight format, in the order the tests export them.
+const VARIANTS: [(Layout, WeightFormat); 4] = [
+    (Layout::Banter, WeightFormat::Int8),
+    (Layout::Banter, WeightFormat::Fp32),
+    (Layout::Conventional, WeightFormat::Int8),
+    (Layout::Conventional, WeightFormat::Fp32),
+];
+
+const MIB: u64 = 1024 * 1024;
+
 #[test]
 fn export_twice_gives_identical_files() {
     let work = tempfile::tempdir().unwrap();
     let checkpoint = common::standin(&work.path().join("checkpoint"));
-    export(&checkpoint, &work.path().join("first"), None).unwrap();
-    export(&checkpoint, &work.path().join("second"), None).unwrap();
 
-    for name in ["model.onnx", "tokenizer.json", "manifest.json"] {
-        let a = std::fs::read(work.path().join("first").join(name)).unwrap();
-        let b = std::fs::read(work.path().join("second").join(name)).unwrap();
-        assert!(a == b, "{name} differs between two exports");
+    for (layout, weights) in VARIANTS {
+        let variant = format!("{}-{}", layout.as_str(), weights.as_str());
+        let first = work.path().join(format!("{variant}-first"));
+        let second = work.path().join(format!("{variant}-second"));
+        common::export_bundle(&checkpoint, &first, layout, weights);
+        common::export_bundle(&checkpoint, &second, layout, weights);
+
+        for name in ["model.onnx", "tokenizer.json", "manifest.json"] {
+            let a = std::fs::read(first.join(name)).unwrap();
+            let b = std::fs::read(second.join(name)).unwrap();
+            assert!(a == b, "{variant}: {name} differs between two exports");
+        }
     }
+}
+
+#[test]
+fn export_1m_int8_fits_4_mib() {
+    let work = tempfile::tempdir().unwrap();
+    let checkpoint = common::standin(&work.path().join("checkpoint"));
+
+    for layout in [Layout::Banter, Layout::Conventional] {
+        let manifest = common::export_bundle(
+            &checkpoint,
+            &work.path().join(layout.as_str()),
+            layout,
+            WeightFormat::Int8,
+        );
+        let size = manifest.file(FileRole::Graph).unwrap().size;
+        println!(
+            "{} layout, int8: model.onnx is {size} bytes",
+            layout.as_str()
+        );
+        assert!(
+            size <= 4 * MIB,
+            "{} layout: model.onnx is {size} bytes, over 4 MiB",
+            layout.as_str()
+        );
+    }
+}
+
+/// TinyStories-8M's shape (hidden 256, 8 layers, 16 heads, vocab 50257): every bundle
+/// file must stay within the 25 MiB per-file limit of common static hosts.
+#[test]
+fn export_8m_int8_files_fit_25_mib() {
+    let work = tempfile::tempdir().unwrap();
+    let checkpoint = common::standin_8m(&work.path().join("checkpoint"));
+    let bundle = work.path().join("bundle");
+    let manifest = common::export_bundle(&checkpoint, &bundle, Layout::Banter, WeightFormat::Int8);
+    assert_eq!(manifest.config.hidden_size, 256);
+
+    for entry in &manifest.files {
+        println!("8M {}: {} bytes", entry.name, entry.size);
+        assert!(
+            entry.size <= 25 * MIB,
+            "{} is {} bytes, over 25 MiB",
+            entry.name,
+            entry.size
+        );
+    }
+    let manifest_size = std::fs::metadata(bundle.join("manifest.json"))
+        .unwrap()
+        .len();
+    assert!(manifest_size <= 25 * MIB);
 }
 
 #[test]
@@ -69,7 +135,7 @@ fn export_manifest_describes_bundle() {
     let work = tempfile::tempdir().unwrap();
     let checkpoint = common::standin(&work.path().join("checkpoint"));
     let bundle = work.path().join("bundle");
-    export(&checkpoint, &bundle, None).unwrap();
+    export(&checkpoint, &bundle, &ExportOptions::default()).unwrap();
 
     let manifest =
         Manifest::from_json(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
@@ -79,8 +145,37 @@ fn export_manifest_describes_bundle() {
     assert_eq!(manifest.config.hidden_size, 64);
     assert_eq!(manifest.config.attention_layers.len(), 8);
     assert_eq!(manifest.graph.opset, 17);
-    assert_eq!(manifest.graph.inputs[0].name, "input_ids");
-    assert_eq!(manifest.graph.outputs[0].name, "logits");
+    assert_eq!(manifest.layout, Layout::Banter);
+    assert_eq!(manifest.quantization.weights, WeightFormat::Int8);
+    assert!(manifest.session_options.is_empty());
+    assert_eq!(
+        manifest.graph.contrib_ops,
+        ["FastGelu", "MultiHeadAttention", "SkipLayerNormalization"]
+    );
+
+    let names = |tensors: &[banter_bundle::TensorInfo]| -> Vec<String> {
+        tensors.iter().map(|tensor| tensor.name.clone()).collect()
+    };
+    assert_eq!(
+        names(&manifest.graph.inputs),
+        ["input_ids", "position_ids", "past", "top_k"]
+    );
+    assert_eq!(
+        names(&manifest.graph.outputs),
+        ["top_values", "top_ids", "present", "logits"]
+    );
+    let past = &manifest.graph.inputs[2];
+    assert_eq!(past.dtype, "float32");
+    assert_eq!(
+        past.shape,
+        [
+            Dim::Fixed(16),
+            Dim::Fixed(16),
+            Dim::Named("past_sequence".into()),
+            Dim::Fixed(4)
+        ]
+    );
+    assert_eq!(manifest.graph.outputs[1].dtype, "int64");
 
     for role in [FileRole::Graph, FileRole::Tokenizer] {
         let entry = manifest.file(role).unwrap();
@@ -89,8 +184,14 @@ fn export_manifest_describes_bundle() {
             .unwrap();
     }
 
-    // The tied table is stored once: the graph is the checkpoint plus a little structure.
-    let graph_size = manifest.file(FileRole::Graph).unwrap().size;
+    // The tied table is stored once: the fp32 graph is the checkpoint plus a little structure.
+    let fp32 = common::export_bundle(
+        &checkpoint,
+        &work.path().join("fp32"),
+        Layout::Banter,
+        WeightFormat::Fp32,
+    );
+    let graph_size = fp32.file(FileRole::Graph).unwrap().size;
     let weights_size = std::fs::metadata(checkpoint.join("model.safetensors"))
         .unwrap()
         .len();
@@ -107,7 +208,12 @@ fn export_builds_tokenizer_when_missing() {
     let original = std::fs::read(checkpoint.join("tokenizer.json")).unwrap();
     std::fs::remove_file(checkpoint.join("tokenizer.json")).unwrap();
 
-    export(&checkpoint, &work.path().join("bundle"), Some("custom")).unwrap();
+    let options = ExportOptions {
+        name: Some("custom".to_owned()),
+        ..ExportOptions::default()
+    };
+    let manifest = export(&checkpoint, &work.path().join("bundle"), &options).unwrap();
+    assert_eq!(manifest.source.name, "custom");
     assert_eq!(
         std::fs::read(work.path().join("bundle/tokenizer.json")).unwrap(),
         original
@@ -120,7 +226,12 @@ fn export_rejects_other_model_type() {
     let checkpoint = common::standin(work.path());
     edit_config(&checkpoint, "model_type", "gpt2".into());
 
-    let error = export(&checkpoint, &work.path().join("bundle"), None).unwrap_err();
+    let error = export(
+        &checkpoint,
+        &work.path().join("bundle"),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&error, ModelError::UnsupportedModelType { found } if found == "gpt2"),
         "{error}"
@@ -134,7 +245,12 @@ fn export_rejects_other_activation() {
     let checkpoint = common::standin(work.path());
     edit_config(&checkpoint, "activation_function", "relu".into());
 
-    let error = export(&checkpoint, &work.path().join("bundle"), None).unwrap_err();
+    let error = export(
+        &checkpoint,
+        &work.path().join("bundle"),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&error, ModelError::UnsupportedActivation { found } if found == "relu"),
         "{error}"
@@ -149,9 +265,14 @@ fn export_rejects_missing_tensor() {
         tensors.retain(|(name, _)| name != "transformer.h.5.mlp.c_proj.bias")
     });
 
-    let error = export(&checkpoint, &work.path().join("bundle"), None).unwrap_err();
+    let error = export(
+        &checkpoint,
+        &work.path().join("bundle"),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
     assert!(
-        matches!(&error, ModelError::MissingTensor { name, expected } if name == "transformer.h.5.mlp.c_proj.bias" && expected == &[64]),
+        matches!(&error, ModelError::MissingTensor { name, expected, .. } if name == "transformer.h.5.mlp.c_proj.bias" && expected == &[64]),
         "{error}"
     );
     assert!(error
@@ -171,7 +292,12 @@ fn export_rejects_wrong_shape() {
         tensor.shape = vec![32, 128];
     });
 
-    let error = export(&checkpoint, &work.path().join("bundle"), None).unwrap_err();
+    let error = export(
+        &checkpoint,
+        &work.path().join("bundle"),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&error, ModelError::TensorShape { name, expected, actual }
             if name == "transformer.h.2.attn.attention.q_proj.weight" && expected == &[64, 64] && actual == &[32, 128]),
@@ -194,7 +320,12 @@ fn export_rejects_inconsistent_attention_layers() {
         serde_json::json!(["global", "local"]),
     );
 
-    let error = export(&checkpoint, &work.path().join("bundle"), None).unwrap_err();
+    let error = export(
+        &checkpoint,
+        &work.path().join("bundle"),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(
             &error,
@@ -205,4 +336,32 @@ fn export_rejects_inconsistent_attention_layers() {
         ),
         "{error}"
     );
+}
+
+#[test]
+fn export_conventional_manifest_names_per_layer_cache() {
+    let work = tempfile::tempdir().unwrap();
+    let checkpoint = common::standin(&work.path().join("checkpoint"));
+    let manifest = common::export_bundle(
+        &checkpoint,
+        &work.path().join("bundle"),
+        Layout::Conventional,
+        WeightFormat::Fp32,
+    );
+
+    assert_eq!(manifest.layout, Layout::Conventional);
+    assert!(manifest.graph.contrib_ops.is_empty());
+    assert_eq!(manifest.graph.inputs.len(), 2 + 16);
+    assert_eq!(manifest.graph.inputs[2].name, "past_key_values.0.key");
+    assert_eq!(manifest.graph.inputs[17].name, "past_key_values.7.value");
+    assert_eq!(manifest.graph.outputs[0].name, "logits");
+    assert_eq!(
+        manifest.graph.outputs[0].shape,
+        [
+            Dim::Fixed(1),
+            Dim::Named("sequence".into()),
+            Dim::Fixed(50257)
+        ]
+    );
+    assert_eq!(manifest.graph.outputs[16].name, "present.7.value");
 }

@@ -234,7 +234,12 @@ fn fetch_records_lock_then_verifies() {
     assert!(part_files(&out).is_empty());
 
     // The fetched folder is a checkpoint the exporter accepts.
-    banter_model::export::export(&out, &work.path().join("bundle"), None).unwrap();
+    banter_model::export::export(
+        &out,
+        &work.path().join("bundle"),
+        &banter_model::export::ExportOptions::default(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -455,10 +460,11 @@ fn fetch_rejects_lock_for_other_revision() {
 }
 
 #[test]
-fn fetch_reports_missing_safetensors() {
+fn fetch_reports_missing_weights() {
     let work = tempfile::tempdir().unwrap();
     let mut files = standin_files(work.path());
     files.remove("model.safetensors");
+    files.remove("pytorch_model.bin");
     let hub = HubStandin::start(files);
 
     let mut request = options(
@@ -469,11 +475,40 @@ fn fetch_reports_missing_safetensors() {
     request.revision = Some(REVISION.to_owned());
     request.update_lock = true;
     let error = fetch(&request).unwrap_err();
-    assert!(
-        matches!(&error, ModelError::NoSafetensors { .. }),
-        "{error}"
-    );
+    assert!(matches!(&error, ModelError::NoWeights { .. }), "{error}");
     assert!(error.to_string().contains("pytorch_model.bin"));
+}
+
+#[test]
+fn fetch_falls_back_to_pytorch_bin() {
+    let work = tempfile::tempdir().unwrap();
+    let mut files = standin_files(work.path());
+    files.remove("model.safetensors");
+    let fixture = common::repo_root().join("model/tests/fixtures/tiny-gpt-neo/pytorch_model.bin");
+    let weights = std::fs::read(&fixture).unwrap();
+    files.insert("pytorch_model.bin".to_owned(), weights.clone());
+    let hub = HubStandin::start(files);
+
+    let mut request = options(
+        &hub.base_url,
+        &work.path().join("out"),
+        &work.path().join("lock.json"),
+    );
+    request.revision = Some(REVISION.to_owned());
+    request.update_lock = true;
+    let lock = fetch(&request).unwrap();
+
+    assert!(lock.files.contains_key("pytorch_model.bin"));
+    assert!(!lock.files.contains_key("model.safetensors"));
+    assert_eq!(
+        std::fs::read(work.path().join("out/pytorch_model.bin")).unwrap(),
+        weights
+    );
+
+    // A second fetch verifies against the recorded lock.
+    request.update_lock = false;
+    std::fs::remove_dir_all(work.path().join("out")).unwrap();
+    fetch(&request).unwrap();
 }
 
 #[test]
