@@ -1,170 +1,189 @@
-//! `Dialogue`: one worker, its pending requests, and the Promises handed to JavaScript.
+//! `Dialogue`: the class JavaScript uses to start banter and ask for lines.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
-use banter_protocol::gloo::{Packet, PacketCodec};
-use banter_protocol::{
-    decode, encode, peek_request_id, FromWorker, Line, ModelInfo, Reply, Request, RequestId,
-    SayRequest, StartRequest, ToWorker, MAX_HEARD_BYTES, PROTOCOL_VERSION,
-};
-use futures::channel::oneshot;
-use futures::future::{select, Either};
-use gloo_worker::{HandlerId, Spawnable, Worker, WorkerBridge, WorkerScope};
+use banter_protocol::{Line, ModelInfo, Reply, Request, SayRequest, MAX_HEARD_BYTES};
 use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
 
+use crate::connection::Connection;
 use crate::error::HostError;
 use crate::options;
 use crate::urls::{origin, page_origin, SiteUrls};
 
-/// Time `Dialogue.start` waits for the worker's ready reply when the caller does not say.
-/// It covers spawning the worker, compiling onnxruntime-web's 13.6 MiB wasm and fetching
-/// and loading the bundle.
+/// Time `Dialogue.start` waits for the worker's ready reply when the caller does not set
+/// `startTimeoutMs`. It covers spawning the worker, compiling onnxruntime-web's 13.6 MiB
+/// wasm and fetching and loading the bundle.
 const DEFAULT_START_TIMEOUT_MS: u32 = 30_000;
 
-/// The host's view of the worker: gloo-worker needs a `Worker` type to know the message
-/// types. It never runs on this side.
-struct RemoteWorker;
-
-impl Worker for RemoteWorker {
-    type Message = ();
-    type Input = Packet;
-    type Output = Packet;
-
-    fn create(_scope: &WorkerScope<Self>) -> Self {
-        RemoteWorker
-    }
-
-    fn update(&mut self, _scope: &WorkerScope<Self>, _message: ()) {}
-
-    fn received(&mut self, _scope: &WorkerScope<Self>, _message: Packet, _handler: HandlerId) {}
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Options of `Dialogue.start`. Relative URLs resolve against the page. */
+export interface StartOptions {
+  /** The worker's entry script; default `worker.js` next to `banter_host.js`. */
+  workerUrl?: string;
+  /** The model bundle folder; default the site's `model/` folder. */
+  modelUrl?: string;
+  /** The onnxruntime-web folder; default the site's `ort/` folder. */
+  ortUrl?: string;
+  /** Milliseconds to wait for the worker to load the model; default 30000. */
+  startTimeoutMs?: number;
+  /** Called as loading advances. */
+  onProgress?: (progress: LoadProgress) => void;
 }
 
-type ReplySender = oneshot::Sender<Result<Reply, HostError>>;
-
-/// State shared between the `Dialogue` and the bridge's reply callback.
-struct Inner {
-    bridge: RefCell<Option<WorkerBridge<RemoteWorker>>>,
-    pending: RefCell<HashMap<RequestId, ReplySender>>,
-    next_id: Cell<RequestId>,
-    model: RefCell<Option<ModelInfo>>,
+/** Loading progress. */
+export interface LoadProgress {
+  stage: "runtime" | "manifest" | "download" | "session";
+  /** Bundle bytes received so far. */
+  loaded: number;
+  /** Bundle bytes in all; 0 until the manifest is read. */
+  total: number;
 }
 
-impl Inner {
-    /// Routes one packet from the worker to the request it replies to.
-    fn on_packet(&self, bytes: &[u8]) {
-        match decode::<FromWorker>(bytes) {
-            Ok(message) => {
-                if let Some(sender) = self.pending.borrow_mut().remove(&message.id) {
-                    let _ = sender.send(Ok(message.reply));
-                }
-            }
-            Err(error) => {
-                let sender =
-                    peek_request_id(bytes).and_then(|id| self.pending.borrow_mut().remove(&id));
-                match sender {
-                    Some(sender) => {
-                        let _ = sender.send(Err(HostError::BadReply(error.to_string())));
-                    }
-                    None => web_sys::console::error_1(
-                        &format!("banter: undecodable reply from the worker: {error}").into(),
-                    ),
-                }
-            }
-        }
-    }
-
-    /// Sends a request and waits for its terminal reply.
-    async fn request(&self, request: Request) -> Result<Reply, HostError> {
-        let id = self.next_id.get();
-        self.next_id.set(id.wrapping_add(1));
-
-        let bytes = encode(&ToWorker { id, request }).map_err(|error| {
-            HostError::InvalidRequest(format!("request could not be encoded: {error}"))
-        })?;
-        let (sender, receiver) = oneshot::channel();
-        {
-            let bridge = self.bridge.borrow();
-            let Some(bridge) = bridge.as_ref() else {
-                return Err(HostError::Closed);
-            };
-            self.pending.borrow_mut().insert(id, sender);
-            bridge.send(Packet(bytes));
-        }
-
-        receiver.await.unwrap_or(Err(HostError::Closed))
-    }
-
-    /// Drops the worker bridge and fails every pending request.
-    fn close(&self) {
-        self.bridge.replace(None);
-        for (_, sender) in self.pending.borrow_mut().drain() {
-            let _ = sender.send(Err(HostError::Closed));
-        }
-    }
+/** Options of `Dialogue.say`. */
+export interface SayOptions {
+  /** The words the character answers; at most 1024 UTF-8 bytes. */
+  heard: string;
+  /** Sampler seed: an integer from 0 to 2^53 - 1, or a BigInt from 0 to 2^64 - 1. */
+  seed: number | bigint;
+  /** Candidates kept per step, 1 to the vocabulary size; default 40. */
+  topK?: number;
+  /** Softmax temperature, above 0; default 0.9. */
+  temperature?: number;
+  /** Limit on generated tokens, 1 to 256; default 60. */
+  maxNewTokens?: number;
+  /** Called with each new piece of the line; the pieces concatenate to `text`. */
+  onToken?: (delta: string) => void;
+  /** Cancels the request: the Promise rejects with code `cancelled`. */
+  signal?: AbortSignal;
 }
+
+/** A generated line. */
+export interface SpokenLine {
+  /** Id of the request. */
+  id: number;
+  /** The line: the first sentence of the continuation, without `"`. */
+  text: string;
+  /** Number of generated tokens. */
+  tokens: number;
+  /** The generated token ids. */
+  tokenIds: number[];
+  /** Number of prompt tokens. */
+  promptTokens: number;
+  stopReason: "sentence" | "end_of_text" | "max_tokens";
+  /** Milliseconds the worker spent on the request. */
+  elapsedMs: number;
+}
+
+/** The loaded model. */
+export interface ModelDescription {
+  name: string;
+  /** True for deterministic stand-in weights. */
+  standin: boolean;
+  /** Milliseconds the worker took to load it. */
+  loadMs: number;
+}
+
+/** Counters of a `Dialogue`. */
+export interface DialogueStats {
+  /** Say requests sent. */
+  requests: number;
+  completed: number;
+  cancelled: number;
+  failed: number;
+  /** Start and say requests awaiting their reply. */
+  pending: number;
+  /** Tokens generated over all lines. */
+  tokens: number;
+  /** Workers spawned, the first one included. */
+  workersStarted: number;
+  /** Workers found dead. */
+  crashes: number;
+  /** True while a worker is running. */
+  workerAlive: boolean;
+}
+"#;
 
 /// A conversation partner backed by one banter worker.
 #[wasm_bindgen]
 pub struct Dialogue {
-    inner: Rc<Inner>,
+    connection: Rc<Connection>,
 }
 
 #[wasm_bindgen]
 impl Dialogue {
-    /// Spawns the worker and loads the model. Options (all optional): `workerUrl`,
-    /// `modelUrl`, `ortUrl` (relative URLs resolve against the page) and `startTimeoutMs`
-    /// (default 30000). Resolves to a `Dialogue`; rejects with an `Error` whose `code` is
-    /// `worker_start_timeout`, `model_load_failed`, `protocol_mismatch`,
-    /// `worker_spawn_failed` or `invalid_request`.
-    pub fn start(options: JsValue) -> Promise {
+    /// Spawns the worker and loads the model. Rejects with an `Error` whose `code` is
+    /// `worker_start_timeout`, `worker_start_failed`, `model_load_failed`,
+    /// `protocol_mismatch`, `worker_spawn_failed` or `invalid_request`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Dialogue>")]
+    pub fn start(
+        #[wasm_bindgen(unchecked_param_type = "StartOptions")] options: JsValue,
+    ) -> Promise {
         future_to_promise(async move {
             let dialogue = start(&options).await.map_err(|error| error.to_js())?;
             Ok(dialogue.into())
         })
     }
 
-    /// Generates a spoken line. Options: `heard` (string, required), `seed` (integer up to
-    /// 2^53 - 1 or a BigInt, required), and optional `topK`, `temperature`,
-    /// `maxNewTokens`. Resolves to `{ text, tokens, tokenIds, promptTokens, stopReason,
-    /// elapsedMs }`.
-    pub fn say(&self, options: JsValue) -> Promise {
-        let inner = self.inner.clone();
+    /// Generates a spoken line. When the worker died earlier, a new one is started first.
+    /// Rejects with code `invalid_request`, `busy`, `cancelled`, `worker_crashed`,
+    /// `inference_failed` or `closed`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SpokenLine>")]
+    pub fn say(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SayOptions")] options: JsValue,
+    ) -> Promise {
+        let connection = self.connection.clone();
         future_to_promise(async move {
-            let request = say_request(&options).map_err(|error| error.to_js())?;
-            match inner
-                .request(Request::Say(request))
+            say(&connection, &options)
                 .await
-                .map_err(|error| error.to_js())?
-            {
-                Reply::Line(line) => Ok(line_to_js(&line)),
-                Reply::Error(error) => Err(HostError::Worker(error).to_js()),
-                Reply::Ready(_) => {
-                    Err(HostError::BadReply("ready reply to a say request".into()).to_js())
-                }
-            }
+                .map_err(|error| error.to_js())
         })
     }
 
-    /// Returns the loaded model as `{ name, standin, loadMs }`.
-    #[wasm_bindgen(getter)]
+    /// Returns the loaded model.
+    #[wasm_bindgen(getter, unchecked_return_type = "ModelDescription")]
     pub fn model(&self) -> JsValue {
-        match self.inner.model.borrow().as_ref() {
+        match self.connection.model.borrow().as_ref() {
             Some(model) => model_to_js(model),
             None => JsValue::UNDEFINED,
         }
     }
 
-    /// Stops the worker. Pending requests reject with code `closed`.
+    /// Returns counters of requests and workers.
+    #[wasm_bindgen(unchecked_return_type = "DialogueStats")]
+    pub fn stats(&self) -> JsValue {
+        let stats = self.connection.stats.borrow().clone();
+        let object = Object::new();
+        set(&object, "requests", stats.requests);
+        set(&object, "completed", stats.completed);
+        set(&object, "cancelled", stats.cancelled);
+        set(&object, "failed", stats.failed);
+        set(&object, "pending", self.connection.pending_count() as u32);
+        set(&object, "tokens", stats.tokens as f64);
+        set(&object, "workersStarted", stats.workers_started);
+        set(&object, "crashes", stats.crashes);
+        set(&object, "workerAlive", self.connection.is_live());
+        object.into()
+    }
+
+    /// Terminates the worker abruptly, as a crash would: pending requests reject with
+    /// `worker_crashed` and the next `say` starts a new worker. Meant for testing recovery.
+    #[wasm_bindgen(js_name = terminateWorker)]
+    pub fn terminate_worker(&self) {
+        self.connection.kill();
+    }
+
+    /// Stops the worker. Pending and later requests reject with code `closed`.
     pub fn close(&self) {
-        self.inner.close();
+        self.connection.close();
     }
 }
 
-/// Spawns the worker, sends the start request and waits for the ready reply.
+/// Resolves the URLs, spawns the worker and waits for the model.
 async fn start(options: &JsValue) -> Result<Dialogue, HostError> {
     let urls = SiteUrls::resolve(
         options::string(options, "workerUrl")?,
@@ -173,6 +192,7 @@ async fn start(options: &JsValue) -> Result<Dialogue, HostError> {
     )?;
     let timeout_ms =
         options::integer(options, "startTimeoutMs", u32::MAX)?.unwrap_or(DEFAULT_START_TIMEOUT_MS);
+    let on_progress = options::function(options, "onProgress")?;
 
     // gloo-worker panics when the Worker constructor throws, which it does for a script
     // on another origin, so that case is rejected here first.
@@ -183,56 +203,78 @@ async fn start(options: &JsValue) -> Result<Dialogue, HostError> {
         });
     }
 
-    let inner = Rc::new(Inner {
-        bridge: RefCell::new(None),
-        pending: RefCell::new(HashMap::new()),
-        next_id: Cell::new(1),
-        model: RefCell::new(None),
-    });
-    let weak: Weak<Inner> = Rc::downgrade(&inner);
-    let mut spawner = RemoteWorker::spawner();
-    spawner.callback(move |packet: Packet| {
-        if let Some(inner) = weak.upgrade() {
-            inner.on_packet(&packet.0);
-        }
-    });
-    spawner.with_loader(true);
-    let bridge = spawner.encoding::<PacketCodec>().spawn(&urls.worker);
-    inner.bridge.replace(Some(bridge));
+    let connection = Connection::new(urls, timeout_ms);
+    connection.spawn_and_start(on_progress).await?;
+    Ok(Dialogue { connection })
+}
 
-    let start = Request::Start(StartRequest {
-        protocol_version: PROTOCOL_VERSION,
-        model_url: urls.model.clone(),
-        ort_url: urls.ort.clone(),
-    });
-    let reply = {
-        let request = Box::pin(inner.request(start));
-        let timeout = Box::pin(sleep(timeout_ms));
-        match select(request, timeout).await {
-            Either::Left((reply, _)) => reply,
-            Either::Right(_) => Err(HostError::StartTimeout {
-                timeout_ms,
-                worker_url: urls.worker.clone(),
-                ort_url: urls.ort.clone(),
-            }),
-        }
-    };
+/// Runs one say request, restarting a dead worker first.
+async fn say(connection: &Rc<Connection>, options: &JsValue) -> Result<JsValue, HostError> {
+    let request = say_request(options)?;
+    let on_token = options::function(options, "onToken")?;
+    let signal = options::field(options, "signal")?
+        .map(|signal| {
+            signal.dyn_into::<web_sys::AbortSignal>().map_err(|value| {
+                HostError::InvalidRequest(format!("signal must be an AbortSignal, got {value:?}"))
+            })
+        })
+        .transpose()?;
+    if signal.as_ref().is_some_and(|signal| signal.aborted()) {
+        return Err(HostError::Aborted);
+    }
 
+    if connection.is_closed() {
+        return Err(HostError::Closed);
+    }
+    if !connection.is_live() {
+        connection.spawn_and_start(None).await?;
+    }
+
+    connection.stats.borrow_mut().requests += 1;
+    let (id, terminal) = connection.send(Request::Say(request), on_token, None)?;
+
+    // An abort sends a cancel; the request still ends with the worker's terminal reply.
+    let abort_listener = signal.as_ref().map(|signal| {
+        let weak = Rc::downgrade(connection);
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if let Some(connection) = weak.upgrade() {
+                connection.cancel(id);
+            }
+        });
+        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        listener
+    });
+
+    let reply = terminal.await.unwrap_or(Err(HostError::Closed));
+
+    if let (Some(signal), Some(listener)) = (&signal, &abort_listener) {
+        let _ =
+            signal.remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+    }
+
+    let mut stats = connection.stats.borrow_mut();
     match reply {
-        Ok(Reply::Ready(model)) => {
-            inner.model.replace(Some(model));
-            Ok(Dialogue { inner })
+        Ok(Reply::Line(line)) => {
+            stats.completed += 1;
+            stats.tokens += line.token_ids.len() as u64;
+            Ok(line_to_js(id, &line))
         }
         Ok(Reply::Error(error)) => {
-            inner.close();
+            if error.code == banter_protocol::ErrorCode::Cancelled {
+                stats.cancelled += 1;
+            } else {
+                stats.failed += 1;
+            }
             Err(HostError::Worker(error))
         }
-        Ok(Reply::Line(_)) => {
-            inner.close();
-            Err(HostError::BadReply("line reply to a start request".into()))
+        Ok(other) => {
+            stats.failed += 1;
+            Err(HostError::BadReply(format!(
+                "unexpected reply to a say request: {other:?}"
+            )))
         }
         Err(error) => {
-            inner.close();
+            stats.failed += 1;
             Err(error)
         }
     }
@@ -258,27 +300,14 @@ fn say_request(options: &JsValue) -> Result<SayRequest, HostError> {
     })
 }
 
-/// Resolves after `ms` milliseconds.
-async fn sleep(ms: u32) {
-    let promise = Promise::new(&mut |resolve, _reject| {
-        let global = js_sys::global();
-        let set_timeout = Reflect::get(&global, &"setTimeout".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        if let Some(set_timeout) = set_timeout {
-            let _ = set_timeout.call2(&global, &resolve, &JsValue::from(ms));
-        }
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
 /// Sets `object[key] = value`.
 fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(object, &key.into(), &value.into());
 }
 
-fn line_to_js(line: &Line) -> JsValue {
+fn line_to_js(id: u32, line: &Line) -> JsValue {
     let object = Object::new();
+    set(&object, "id", id);
     set(&object, "text", line.text.as_str());
     set(&object, "tokens", line.token_ids.len() as u32);
     let ids: Array = line.token_ids.iter().map(|&id| JsValue::from(id)).collect();

@@ -4,7 +4,7 @@ use banter_protocol::WireError;
 use wasm_bindgen::JsValue;
 
 /// Failures detected on the page's side, before or instead of a worker reply.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HostError {
     /// An option passed by JavaScript has the wrong type or value.
     #[error("{0}")]
@@ -19,6 +19,23 @@ pub enum HostError {
         /// URL of the onnxruntime-web folder.
         ort_url: String,
     },
+    /// The worker's script failed to load, or it raised an error before it was ready.
+    #[error("the worker from {worker_url} failed to start: {reason}")]
+    StartFailed {
+        /// URL of the worker script.
+        worker_url: String,
+        /// The worker's error message.
+        reason: String,
+    },
+    /// The worker died or stopped answering after it started.
+    #[error("the worker stopped ({reason}); the next request starts a new one")]
+    WorkerCrashed {
+        /// What showed that it died.
+        reason: String,
+    },
+    /// The caller's `AbortSignal` was aborted before the request was sent.
+    #[error("the request was aborted before it was sent")]
+    Aborted,
     /// The worker could not be created.
     #[error("could not spawn the worker from {url}: {reason}")]
     SpawnFailed {
@@ -45,6 +62,9 @@ impl HostError {
             HostError::InvalidRequest(_) => "invalid_request",
             HostError::StartTimeout { .. } => "worker_start_timeout",
             HostError::SpawnFailed { .. } => "worker_spawn_failed",
+            HostError::StartFailed { .. } => "worker_start_failed",
+            HostError::WorkerCrashed { .. } => "worker_crashed",
+            HostError::Aborted => "cancelled",
             HostError::Closed => "closed",
             HostError::BadReply(_) => "bad_message",
             HostError::Worker(error) => error.code.as_str(),
@@ -54,7 +74,13 @@ impl HostError {
     /// Converts the error to a JavaScript `Error` with `code` set.
     pub fn to_js(&self) -> JsValue {
         let error = js_sys::Error::new(&self.to_string());
-        error.set_name("BanterError");
+        // A cancelled request rejects like an aborted `fetch`, so callers can test for it
+        // the usual way.
+        error.set_name(if self.code() == "cancelled" {
+            "AbortError"
+        } else {
+            "BanterError"
+        });
         let _ = js_sys::Reflect::set(&error, &"code".into(), &self.code().into());
         error.into()
     }

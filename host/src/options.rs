@@ -84,3 +84,16 @@ pub fn seed(object: &JsValue) -> Result<u64, HostError> {
         ))),
     }
 }
+
+/// Reads an optional function option.
+pub fn function(object: &JsValue, name: &str) -> Result<Option<js_sys::Function>, HostError> {
+    match field(object, name)? {
+        None => Ok(None),
+        Some(value) => value
+            .dyn_into::<js_sys::Function>()
+            .map(Some)
+            .map_err(|value| {
+                HostError::InvalidRequest(format!("{name} must be a function, got {value:?}"))
+            }),
+    }
+}

@@ -3,4 +3,8 @@
 // with gloo-worker and notifies the host that it is ready for messages.
 import init from './banter_worker.js';
 
-await init();
+const exports = await init();
+
+// The worker's wasm memory, for tests that check it stays flat across requests
+// (`memory.buffer.byteLength` grows when the Rust heap does and never shrinks).
+globalThis.banterWasmMemory = exports.memory;

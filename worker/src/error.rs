@@ -49,14 +49,6 @@ pub enum WorkerError {
         /// The model's `max_position_embeddings`.
         max_positions: u32,
     },
-    /// The host speaks another protocol version.
-    #[error("host protocol version {host} differs from worker protocol version {worker}; serve the host and worker from the same build")]
-    ProtocolMismatch {
-        /// Version sent by the host.
-        host: u32,
-        /// [`banter_protocol::PROTOCOL_VERSION`] of this worker.
-        worker: u32,
-    },
     /// A say request arrived before the model was loaded.
     #[error("the model is not loaded; send a start request first")]
     NotStarted,
@@ -83,9 +75,12 @@ pub enum WorkerError {
     /// The graph returned logits of an unexpected size or with NaN values.
     #[error("the model returned invalid logits: {0}")]
     InvalidLogits(String),
-    /// A message from the host could not be decoded.
-    #[error("could not decode the message: {0}")]
-    BadMessage(#[from] banter_protocol::ProtocolError),
+    /// The host cancelled the request.
+    #[error("the request was cancelled after {generated} generated tokens")]
+    Cancelled {
+        /// Tokens generated before the cancel took effect.
+        generated: usize,
+    },
 }
 
 impl WorkerError {
@@ -98,7 +93,6 @@ impl WorkerError {
             | WorkerError::InvalidTemperature { .. }
             | WorkerError::MaxNewTokensOutOfRange { .. }
             | WorkerError::PromptTooLong { .. } => ErrorCode::InvalidRequest,
-            WorkerError::ProtocolMismatch { .. } => ErrorCode::ProtocolMismatch,
             WorkerError::NotStarted => ErrorCode::NotStarted,
             WorkerError::Fetch { .. } | WorkerError::Bundle(_) | WorkerError::SessionLoad(_) => {
                 ErrorCode::ModelLoadFailed
@@ -106,15 +100,12 @@ impl WorkerError {
             WorkerError::Tokenizer(_)
             | WorkerError::Inference(_)
             | WorkerError::InvalidLogits(_) => ErrorCode::InferenceFailed,
-            WorkerError::BadMessage(_) => ErrorCode::BadMessage,
+            WorkerError::Cancelled { .. } => ErrorCode::Cancelled,
         }
     }
 
     /// Converts the error to the form sent to the host.
     pub fn to_wire(&self) -> WireError {
-        WireError {
-            code: self.code(),
-            message: self.to_string(),
-        }
+        WireError::new(self.code(), self.to_string())
     }
 }

@@ -3,98 +3,247 @@
 //! The same code runs natively (`ort` loading `libonnxruntime` at run time) and in the
 //! browser (`ort` over `ort-web` and onnxruntime-web). Only session creation and the run
 //! call differ, because the web backend is asynchronous.
+//!
+//! The graph is banter's layout (see `banter-model export`): `input_ids`, `position_ids`,
+//! one packed `past` tensor and `top_k` in; `top_values`, `top_ids` and the packed
+//! `present` out. The prompt is run once (prefill), then one token per step with the
+//! KV cache of the previous steps, and only the top-k candidates of the last position are
+//! copied out. The graph's full `logits` output is never requested here.
 
-use banter_bundle::Manifest;
-use ort::session::Session;
-use ort::value::Tensor;
+use banter_bundle::{Layout, Manifest};
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
+use ort::value::{DynValue, Tensor};
 
+use crate::engine::sampler::Candidates;
 use crate::WorkerError;
 
-/// Something that returns next-token logits for a token sequence.
+/// A causal language model that is fed a sequence piece by piece: the prompt first
+/// (prefill), then one sampled token per step.
 #[allow(async_fn_in_trait)]
 pub trait LanguageModel {
-    /// Returns the logits of the last position of `ids`, one per vocabulary entry.
-    async fn last_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>, WorkerError>;
+    /// Starts a new sequence, dropping everything kept from the previous one.
+    fn reset(&mut self);
+
+    /// Appends `ids` to the sequence and returns the `top_k` best candidates for the next
+    /// token.
+    async fn next_candidates(
+        &mut self,
+        ids: &[u32],
+        top_k: usize,
+    ) -> Result<Candidates, WorkerError>;
 }
 
-/// An ONNX Runtime session over a banter bundle graph (`input_ids` → last-position logits).
+/// Runs the session with the given options: synchronously natively; asynchronously in the
+/// browser, followed by copying the outputs back from onnxruntime-web.
+macro_rules! run {
+    ($session:expr, $inputs:expr, $options:expr) => {{
+        #[cfg(not(target_arch = "wasm32"))]
+        let outputs = $session
+            .run_with_options($inputs, $options)
+            .map_err(inference_error)?;
+        #[cfg(target_arch = "wasm32")]
+        let outputs = {
+            let mut outputs = $session
+                .run_async($inputs, $options)
+                .await
+                .map_err(inference_error)?;
+            ort_web::sync_outputs(&mut outputs)
+                .await
+                .map_err(inference_error)?;
+            outputs
+        };
+        outputs
+    }};
+}
+
+/// Tensor names of the KV-cache graph.
+mod names {
+    pub const INPUT_IDS: &str = "input_ids";
+    pub const POSITION_IDS: &str = "position_ids";
+    pub const PAST: &str = "past";
+    pub const TOP_K: &str = "top_k";
+    pub const TOP_VALUES: &str = "top_values";
+    pub const TOP_IDS: &str = "top_ids";
+    pub const PRESENT: &str = "present";
+}
+
+/// The KV cache of the sequence so far, packed as `[2·layers, heads, length, head_dim]`:
+/// layer i's keys at index 2i and its values at 2i + 1.
+///
+/// It is the previous step's `present` output, kept as an ONNX Runtime value and passed
+/// back unchanged as the next `past`. It is never copied into Rust memory, which in the
+/// browser would mean two copies of the whole cache per token.
+struct KvCache {
+    present: Option<DynValue>,
+    length: usize,
+    planes: usize,
+    heads: usize,
+    head_dim: usize,
+    options: RunOptions<HasSelectedOutputs>,
+}
+
+/// An ONNX Runtime session over a banter bundle graph.
 pub struct OrtModel {
     session: Session,
-    input_name: String,
-    output_name: String,
-    #[cfg(target_arch = "wasm32")]
-    run_options: ort::session::RunOptions,
+    cache: KvCache,
+}
+
+fn load_error(error: impl std::fmt::Display) -> WorkerError {
+    WorkerError::SessionLoad(error.to_string())
+}
+
+fn inference_error(error: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Inference(error.to_string())
 }
 
 impl OrtModel {
-    /// Creates a session from the graph bytes, using the input and output names of the
-    /// manifest. The ONNX Runtime environment must exist ([`crate::bundle`] creates it).
+    /// Creates a session from the graph bytes, with the session options and tensor names
+    /// of the manifest. The ONNX Runtime environment must exist ([`crate::bundle`] creates it).
     pub async fn from_bytes(graph: &[u8], manifest: &Manifest) -> Result<Self, WorkerError> {
-        let input_name = manifest
-            .graph
-            .inputs
-            .first()
-            .map(|input| input.name.clone())
-            .ok_or_else(|| WorkerError::SessionLoad("the manifest lists no graph input".into()))?;
-        let output_name = manifest
-            .graph
-            .outputs
-            .first()
-            .map(|output| output.name.clone())
-            .ok_or_else(|| WorkerError::SessionLoad("the manifest lists no graph output".into()))?;
-
         let environment = crate::bundle::environment()?;
-        let mut builder = Session::builder(&environment)
-            .map_err(|error| WorkerError::SessionLoad(error.to_string()))?;
+        let mut builder = Session::builder(&environment).map_err(load_error)?;
+        for (key, value) in &manifest.session_options {
+            builder = builder.with_config_entry(key, value).map_err(load_error)?;
+        }
 
         #[cfg(not(target_arch = "wasm32"))]
         let session = builder.commit_from_memory(graph);
         #[cfg(target_arch = "wasm32")]
         let session = builder.commit_from_memory(graph).await;
-        let session = session.map_err(|error| WorkerError::SessionLoad(error.to_string()))?;
+        let session = session.map_err(load_error)?;
 
-        Ok(OrtModel {
-            session,
-            input_name,
-            output_name,
-            #[cfg(target_arch = "wasm32")]
-            run_options: ort::session::RunOptions::new()
-                .map_err(|error| WorkerError::SessionLoad(error.to_string()))?,
-        })
+        if manifest.layout != Layout::Banter {
+            return Err(WorkerError::SessionLoad(format!(
+                "the bundle's graph has the {} layout; export it with `banter-model export --layout banter`",
+                manifest.layout.as_str()
+            )));
+        }
+        let config = &manifest.config;
+        let heads = config.num_heads as usize;
+        if heads == 0 || !(config.hidden_size as usize).is_multiple_of(heads) {
+            return Err(WorkerError::SessionLoad(format!(
+                "hidden size {} is not a multiple of {} heads",
+                config.hidden_size, config.num_heads
+            )));
+        }
+        let selector = OutputSelector::no_default()
+            .with(names::TOP_VALUES)
+            .with(names::TOP_IDS)
+            .with(names::PRESENT);
+        let cache = KvCache {
+            present: None,
+            length: 0,
+            planes: 2 * config.num_layers as usize,
+            heads,
+            head_dim: config.hidden_size as usize / heads,
+            options: RunOptions::new()
+                .map_err(load_error)?
+                .with_outputs(selector),
+        };
+
+        Ok(OrtModel { session, cache })
     }
 }
 
 impl LanguageModel for OrtModel {
-    async fn last_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>, WorkerError> {
-        let input: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
-        let tensor = Tensor::from_array(([1usize, input.len()], input))
-            .map_err(|error| WorkerError::Inference(error.to_string()))?;
-        let inputs = ort::inputs![self.input_name.as_str() => tensor];
-
-        #[cfg(not(target_arch = "wasm32"))]
-        let outputs = self
-            .session
-            .run(inputs)
-            .map_err(|error| WorkerError::Inference(error.to_string()))?;
-        #[cfg(target_arch = "wasm32")]
-        let outputs = {
-            let mut outputs = self
-                .session
-                .run_async(inputs, &self.run_options)
-                .await
-                .map_err(|error| WorkerError::Inference(error.to_string()))?;
-            ort_web::sync_outputs(&mut outputs)
-                .await
-                .map_err(|error| WorkerError::Inference(error.to_string()))?;
-            outputs
-        };
-
-        let logits = outputs.get(self.output_name.as_str()).ok_or_else(|| {
-            WorkerError::Inference(format!("the graph has no output {:?}", self.output_name))
-        })?;
-        let (_, values) = logits
-            .try_extract_tensor::<f32>()
-            .map_err(|error| WorkerError::Inference(error.to_string()))?;
-        Ok(values.to_vec())
+    fn reset(&mut self) {
+        self.cache.present = None;
+        self.cache.length = 0;
     }
+
+    async fn next_candidates(
+        &mut self,
+        ids: &[u32],
+        top_k: usize,
+    ) -> Result<Candidates, WorkerError> {
+        step_with_cache(&mut self.session, &mut self.cache, ids, top_k).await
+    }
+}
+
+/// Runs one step of the KV-cache graph: `ids` at the positions after the cache, the cache
+/// itself as `past`, and `top_k`. Keeps `present` as the new cache.
+async fn step_with_cache(
+    session: &mut Session,
+    cache: &mut KvCache,
+    ids: &[u32],
+    top_k: usize,
+) -> Result<Candidates, WorkerError> {
+    let count = ids.len();
+    let input_ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+    let position_ids: Vec<i64> = (cache.length..cache.length + count)
+        .map(|position| position as i64)
+        .collect();
+    let past = match cache.present.take() {
+        Some(present) => present,
+        None => {
+            let empty = Tensor::from_array((
+                [cache.planes, cache.heads, 0, cache.head_dim],
+                Vec::<f32>::new(),
+            ))
+            .map_err(inference_error)?;
+            empty.into_dyn()
+        }
+    };
+
+    let inputs = ort::inputs![
+        names::INPUT_IDS => Tensor::from_array(([1usize, count], input_ids)).map_err(inference_error)?,
+        names::POSITION_IDS => Tensor::from_array(([1usize, count], position_ids)).map_err(inference_error)?,
+        names::PAST => past,
+        names::TOP_K => Tensor::from_array(([1usize], vec![top_k as i64])).map_err(inference_error)?,
+    ];
+    let mut outputs = run!(session, inputs, &cache.options);
+
+    let mut take = |name: &str| {
+        outputs
+            .remove(name)
+            .ok_or_else(|| WorkerError::Inference(format!("the graph has no output {name:?}")))
+    };
+    let mut values = take(names::TOP_VALUES)?;
+    let mut ids = take(names::TOP_IDS)?;
+    let present = take(names::PRESENT)?;
+
+    let expected_length = cache.length + count;
+    let expected_shape = [cache.planes, cache.heads, expected_length, cache.head_dim];
+    let present_shape = present
+        .dtype()
+        .tensor_shape()
+        .map(|shape| shape.iter().map(|&dim| dim as usize).collect::<Vec<_>>());
+    if present_shape.as_deref() != Some(&expected_shape[..]) {
+        return Err(WorkerError::Inference(format!(
+            "present has shape {present_shape:?}, expected {expected_shape:?}"
+        )));
+    }
+    cache.present = Some(present);
+    cache.length = expected_length;
+
+    // In the browser, only the k candidates are copied out of onnxruntime-web.
+    #[cfg(target_arch = "wasm32")]
+    {
+        use ort_web::{SyncDirection, ValueExt};
+        values
+            .sync(SyncDirection::Rust)
+            .await
+            .map_err(inference_error)?;
+        ids.sync(SyncDirection::Rust)
+            .await
+            .map_err(inference_error)?;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (&mut values, &mut ids);
+
+    let (_, values) = values
+        .try_extract_tensor::<f32>()
+        .map_err(inference_error)?;
+    let (_, ids) = ids.try_extract_tensor::<i64>().map_err(inference_error)?;
+    let ids = ids
+        .iter()
+        .map(|&id| {
+            u32::try_from(id)
+                .map_err(|_| WorkerError::InvalidLogits(format!("top_ids contains {id}")))
+        })
+        .collect::<Result<Vec<u32>, WorkerError>>()?;
+    Ok(Candidates {
+        logits: values.to_vec(),
+        ids,
+    })
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use banter_protocol::{ErrorCode, SayRequest, StopReason};
 use banter_worker::bundle::{init_native_runtime, load_dir};
+use banter_worker::engine::sampler::Candidates;
 use banter_worker::{Engine, LanguageModel, WorkerError};
 use futures::executor::block_on;
 use tokenizers::Tokenizer;
@@ -49,12 +50,20 @@ struct Scripted {
 }
 
 impl LanguageModel for Scripted {
-    async fn last_logits(&mut self, _ids: &[u32]) -> Result<Vec<f32>, WorkerError> {
+    fn reset(&mut self) {
+        self.step = 0;
+    }
+
+    async fn next_candidates(
+        &mut self,
+        _ids: &[u32],
+        top_k: usize,
+    ) -> Result<Candidates, WorkerError> {
         let mut logits = vec![0.0f32; 50257];
         let token = self.script.get(self.step).copied().unwrap_or(EOS);
         logits[token as usize] = 1000.0;
         self.step += 1;
-        Ok(logits)
+        Candidates::top_k(&logits, top_k)
     }
 }
 

@@ -1,11 +1,8 @@
 //! Generation: from a say request to a spoken line, free of browser types.
 //!
 //! The data flow of one request: validate the parameters → build the prompt → encode it
-//! → run the model on the whole sequence → sample → check the stop rule → repeat → cut
-//! the line.
-//!
-//! NOTE: each step runs the graph on the whole sequence (prompt plus the tokens so far),
-//! because the bundle's graph has no KV cache input yet.
+//! → prefill the model with the prompt → sample → check the stop rule → feed the token
+//! back → repeat → cut the line.
 
 pub mod prompt;
 pub mod sampler;
@@ -25,6 +22,9 @@ pub const DEFAULT_TEMPERATURE: f32 = 0.9;
 pub const DEFAULT_MAX_NEW_TOKENS: u32 = 60;
 /// Largest `max_new_tokens` a request may ask for.
 pub const MAX_NEW_TOKENS_LIMIT: u32 = 256;
+
+// Every generated id must fit in the protocol's line reply.
+const _: () = assert!(MAX_NEW_TOKENS_LIMIT as usize <= banter_protocol::MAX_TOKEN_IDS);
 
 /// Validated sampling parameters of one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,6 +96,26 @@ pub struct Generated {
     pub stop_reason: StopReason,
 }
 
+/// Hooks into a running request: streamed text and cancellation.
+#[allow(async_fn_in_trait)]
+pub trait Observer {
+    /// Receives the next piece of the spoken line as soon as later tokens cannot change
+    /// it. The pieces of one request concatenate to its final text.
+    fn on_delta(&mut self, _delta: &str) {}
+
+    /// Returns true to stop the request. It is awaited before each model step, so an
+    /// implementation may let its event loop run here.
+    async fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that streams nothing and never cancels.
+#[derive(Debug, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
+
 /// A tokenizer and a language model, ready to answer say requests.
 pub struct Engine<M> {
     tokenizer: Tokenizer,
@@ -124,8 +144,18 @@ impl<M: LanguageModel> Engine<M> {
         }
     }
 
-    /// Generates the spoken answer to `request`.
+    /// Generates the spoken line for `request`.
     pub async fn say(&mut self, request: &SayRequest) -> Result<Generated, WorkerError> {
+        self.say_observed(request, &mut Unobserved).await
+    }
+
+    /// Generates the spoken line for `request`, streaming it to `observer` and stopping
+    /// with [`WorkerError::Cancelled`] when the observer asks to.
+    pub async fn say_observed(
+        &mut self,
+        request: &SayRequest,
+        observer: &mut impl Observer,
+    ) -> Result<Generated, WorkerError> {
         let params = Params::from_request(request, self.vocab_size)?;
 
         let prompt = prompt::build_prompt(&request.heard);
@@ -139,39 +169,54 @@ impl<M: LanguageModel> Engine<M> {
             });
         }
 
-        let mut sampler = Sampler::new(params.seed, params.top_k as usize, params.temperature);
-        let mut sequence = prompt_ids.clone();
+        let mut sampler = Sampler::new(params.seed, params.temperature);
         let mut generated: Vec<u32> = Vec::with_capacity(params.max_new_tokens as usize);
         let mut continuation = String::new();
+        let mut streamed = String::new();
         let mut stop_reason = StopReason::MaxTokens;
 
+        let requested_candidates =
+            (params.top_k as usize + sampler::CANDIDATE_MARGIN).min(self.vocab_size as usize);
+
+        // Prefill with the whole prompt, then feed back one sampled token per step.
+        self.model.reset();
+        let mut step_input = prompt_ids.clone();
         while generated.len() < params.max_new_tokens as usize {
-            let logits = self.model.last_logits(&sequence).await?;
-            if logits.len() != self.vocab_size as usize {
+            if observer.cancelled().await {
+                return Err(WorkerError::Cancelled {
+                    generated: generated.len(),
+                });
+            }
+            let candidates = self
+                .model
+                .next_candidates(&step_input, requested_candidates)
+                .await?;
+            let next = sampler.sample(&candidates, params.top_k as usize)?;
+            if next >= self.vocab_size {
                 return Err(WorkerError::InvalidLogits(format!(
-                    "expected {} logits, got {}",
-                    self.vocab_size,
-                    logits.len()
+                    "token id {next} is outside the vocabulary of {}",
+                    self.vocab_size
                 )));
             }
-
-            let next = sampler.sample(&logits)?;
             if next == self.eos_token_id {
                 stop_reason = StopReason::EndOfText;
                 break;
             }
             generated.push(next);
-            sequence.push(next);
+            step_input = vec![next];
 
             continuation = self.decode(&generated)?;
+            stream(observer, &mut streamed, &stop::stable_prefix(&continuation));
             if stop::sentence_end(&continuation.replace('"', "")).is_some() {
                 stop_reason = StopReason::Sentence;
                 break;
             }
         }
 
+        let text = stop::spoken_line(&continuation);
+        stream(observer, &mut streamed, &text);
         Ok(Generated {
-            text: stop::spoken_line(&continuation),
+            text,
             token_ids: generated,
             prompt_tokens: prompt_ids.len(),
             stop_reason,
@@ -192,6 +237,15 @@ impl<M: LanguageModel> Engine<M> {
         self.tokenizer.decode(ids, false).map_err(|error| {
             WorkerError::Tokenizer(format!("could not decode {} ids: {error}", ids.len()))
         })
+    }
+}
+
+/// Sends the part of `visible` not streamed yet. `visible` always extends `streamed`
+/// (see [`stop::stable_prefix`]); if it ever did not, nothing is sent.
+fn stream(observer: &mut impl Observer, streamed: &mut String, visible: &str) {
+    if visible.len() > streamed.len() && visible.starts_with(streamed.as_str()) {
+        observer.on_delta(&visible[streamed.len()..]);
+        *streamed = visible.to_owned();
     }
 }
 

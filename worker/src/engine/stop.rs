@@ -49,6 +49,19 @@ pub fn spoken_line(continuation: &str) -> String {
         .to_owned()
 }
 
+/// Returns the part of the spoken line that later tokens cannot change, for streaming.
+///
+/// It is [`spoken_line`] of the continuation so far, less any trailing whitespace (which
+/// is trimmed unless more text follows) and trailing U+FFFD (which may be the first bytes
+/// of a character split across byte-level tokens). Each result is a prefix of every later
+/// one and of the final [`spoken_line`], so the differences between successive results
+/// concatenate to the final line.
+pub fn stable_prefix(continuation: &str) -> String {
+    let line = spoken_line(continuation);
+    line.trim_end_matches(|c: char| c.is_whitespace() || c == char::REPLACEMENT_CHARACTER)
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +94,52 @@ mod tests {
                 "continuation {continuation:?}"
             );
         }
+    }
+
+    #[test]
+    fn stable_prefix_grows_to_line() {
+        let pieces = [
+            "\"",
+            " ",
+            ".",
+            "Well",
+            ",",
+            " I",
+            " \u{FFFD}",
+            "\u{1F436}",
+            " like",
+            " it",
+            "!\"",
+            " Then",
+        ];
+        let mut continuation = String::new();
+        let mut streamed = String::new();
+        for piece in pieces {
+            let held = continuation.clone();
+            continuation = if piece == "\u{1F436}" {
+                // The emoji completes the bytes that decoded as U+FFFD in the previous step.
+                held.trim_end_matches('\u{FFFD}').to_owned() + piece
+            } else {
+                held + piece
+            };
+            let prefix = stable_prefix(&continuation);
+            assert!(
+                prefix.starts_with(&streamed),
+                "{prefix:?} does not extend {streamed:?}"
+            );
+            streamed = prefix;
+        }
+        let line = spoken_line(&continuation);
+        assert!(line.starts_with(&streamed));
+        assert_eq!(line, "Well, I \u{1F436} like it!");
+    }
+
+    #[test]
+    fn stable_prefix_holds_back_tail() {
+        assert_eq!(stable_prefix("Hi there "), "Hi there");
+        assert_eq!(stable_prefix("Hi \u{FFFD}"), "Hi");
+        assert_eq!(stable_prefix(" . "), "");
+        assert_eq!(stable_prefix("Go. More"), "Go.");
     }
 
     #[test]

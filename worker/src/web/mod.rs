@@ -1,10 +1,15 @@
-//! The Web Worker: a gloo-worker that serves one host and runs requests one at a time.
+//! The Web Worker: a gloo-worker that serves one host.
 //!
-//! Requests are queued in arrival order and handled by a single task, so at most one
-//! request touches the engine at a time and each gets exactly one reply.
+//! Start and say requests wait in a FIFO queue of at most [`MAX_QUEUED_REQUESTS`] and are
+//! run one at a time by a single task, so each gets exactly one terminal reply. Cancel and
+//! ping are handled as soon as they arrive: a cancel removes a queued request or flags the
+//! running one, which stops before its next model step; a ping is answered at once. Between
+//! model steps the task lets the event loop run ([`yield_now`]), so those messages are seen
+//! while a line is being generated.
 
 mod fetch;
 mod shim;
+mod yield_now;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -13,17 +18,24 @@ use std::rc::Rc;
 use banter_bundle::{FileRole, Manifest, MANIFEST_FILE};
 use banter_protocol::gloo::{Packet, PacketCodec};
 use banter_protocol::{
-    decode, encode, peek_request_id, FromWorker, Line, ModelInfo, Reply, Request, SayRequest,
-    StartRequest, ToWorker, PROTOCOL_VERSION,
+    decode_request, encode_reply, ErrorCode, FromWorker, Line, LoadStage, ModelInfo, Progress,
+    Reply, Request, RequestId, SayRequest, StartRequest, ToWorker, TokenDelta, WireError,
 };
 use gloo_worker::{HandlerId, Registrable, Worker, WorkerScope};
 use wasm_bindgen::prelude::*;
 
+use crate::engine::Observer;
 use crate::{Engine, OrtModel, WorkerError};
 use fetch::{fetch_bytes, now_ms};
+use yield_now::yield_now;
 
 /// Name of the onnxruntime-web entry script (the CPU-only ES module build).
 const ORT_SCRIPT: &str = "ort.wasm.min.mjs";
+
+/// Requests that may wait behind the running one; a request beyond them is rejected with
+/// [`ErrorCode::Busy`]. The show asks for a few lines at a time, so 32 leaves ample room
+/// while bounding the memory a runaway caller can pin.
+pub const MAX_QUEUED_REQUESTS: usize = 32;
 
 /// Registers the worker when its wasm module starts.
 #[wasm_bindgen(start)]
@@ -34,11 +46,21 @@ pub fn start_worker() {
         .register();
 }
 
+/// A start or say request waiting for its turn.
+struct Queued {
+    handler: HandlerId,
+    message: ToWorker,
+}
+
 /// State shared by the message handler and the task that works through the queue.
 #[derive(Default)]
 struct Shared {
-    queue: RefCell<VecDeque<(HandlerId, Packet)>>,
+    queue: RefCell<VecDeque<Queued>>,
     draining: Cell<bool>,
+    /// Id of the request being run, if any.
+    running: Cell<Option<RequestId>>,
+    /// Set by a cancel for the running request; checked before each model step.
+    cancel_running: Cell<bool>,
     runtime_ready: Cell<bool>,
     engine: RefCell<Option<Engine<OrtModel>>>,
     model: RefCell<Option<ModelInfo>>,
@@ -63,70 +85,174 @@ impl Worker for BanterWorker {
     fn update(&mut self, _scope: &WorkerScope<Self>, _message: ()) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, packet: Packet, handler: HandlerId) {
-        self.shared.queue.borrow_mut().push_back((handler, packet));
+        let message = match decode_request(&packet.0) {
+            Ok(message) => message,
+            Err(rejection) => {
+                log_warning(&format!(
+                    "rejected request {}: {}",
+                    rejection.id, rejection.error
+                ));
+                scope.respond(handler, Packet(encode_reply(&rejection.to_reply())));
+                return;
+            }
+        };
+
+        match message.request {
+            Request::Ping => reply(scope, handler, message.id, Reply::Pong),
+            Request::Cancel => self.cancel(scope, message.id),
+            Request::Start(_) | Request::Say(_) => self.enqueue(scope, handler, message),
+        }
+    }
+}
+
+impl BanterWorker {
+    /// Queues a start or say request, or rejects it with `busy` when the queue is full.
+    fn enqueue(&self, scope: &WorkerScope<Self>, handler: HandlerId, message: ToWorker) {
+        if self.shared.queue.borrow().len() >= MAX_QUEUED_REQUESTS {
+            let error = WireError::new(
+                ErrorCode::Busy,
+                format!(
+                    "request {} rejected: {MAX_QUEUED_REQUESTS} requests are already queued; retry after one ends",
+                    message.id
+                ),
+            );
+            reply(scope, handler, message.id, Reply::Error(error));
+            return;
+        }
+
+        self.shared
+            .queue
+            .borrow_mut()
+            .push_back(Queued { handler, message });
         if !self.shared.draining.replace(true) {
             wasm_bindgen_futures::spawn_local(drain(self.shared.clone(), scope.clone()));
         }
     }
-}
 
-/// Handles queued packets in order until the queue is empty.
-async fn drain(shared: Rc<Shared>, scope: WorkerScope<BanterWorker>) {
-    loop {
-        let next = shared.queue.borrow_mut().pop_front();
-        let Some((handler, packet)) = next else {
-            shared.draining.set(false);
+    /// Cancels request `id`: a queued one ends at once, the running one before its next
+    /// model step. An id that is neither is ignored, because its request already ended.
+    fn cancel(&self, scope: &WorkerScope<Self>, id: RequestId) {
+        if self.shared.running.get() == Some(id) {
+            self.shared.cancel_running.set(true);
             return;
-        };
-        let reply = handle(&shared, &packet.0).await;
-        scope.respond(handler, reply);
+        }
+
+        let position = self
+            .shared
+            .queue
+            .borrow()
+            .iter()
+            .position(|queued| queued.message.id == id);
+        let removed = position.and_then(|position| self.shared.queue.borrow_mut().remove(position));
+        if let Some(queued) = removed {
+            let error = WorkerError::Cancelled { generated: 0 };
+            reply(scope, queued.handler, id, Reply::Error(error.to_wire()));
+        }
     }
 }
 
-/// Decodes one message, runs it and encodes the terminal reply.
-async fn handle(shared: &Shared, bytes: &[u8]) -> Packet {
-    let (id, result) = match decode::<ToWorker>(bytes) {
-        Ok(message) => {
-            let reply = match message.request {
-                Request::Start(start) => load(shared, &start).await.map(Reply::Ready),
-                Request::Say(say) => generate(shared, &say).await.map(Reply::Line),
-            };
-            (message.id, reply)
-        }
-        Err(error) => (
-            peek_request_id(bytes).unwrap_or(0),
-            Err(WorkerError::BadMessage(error)),
-        ),
-    };
+/// Sends one reply to the host.
+fn reply(scope: &WorkerScope<BanterWorker>, handler: HandlerId, id: RequestId, reply: Reply) {
+    scope.respond(handler, Packet(encode_reply(&FromWorker { id, reply })));
+}
 
-    let reply = result.unwrap_or_else(|error| Reply::Error(error.to_wire()));
-    let message = FromWorker { id, reply };
-    match encode(&message) {
-        Ok(bytes) => Packet(bytes),
-        Err(error) => {
-            let fallback = FromWorker {
-                id,
-                reply: Reply::Error(WorkerError::BadMessage(error).to_wire()),
-            };
-            Packet(encode(&fallback).unwrap_or_default())
-        }
+fn log_warning(text: &str) {
+    web_sys::console::warn_1(&format!("banter worker: {text}").into());
+}
+
+/// Runs queued requests in order until the queue is empty.
+async fn drain(shared: Rc<Shared>, scope: WorkerScope<BanterWorker>) {
+    loop {
+        let next = shared.queue.borrow_mut().pop_front();
+        let Some(Queued { handler, message }) = next else {
+            shared.draining.set(false);
+            return;
+        };
+
+        shared.running.set(Some(message.id));
+        shared.cancel_running.set(false);
+        let mut link = HostLink {
+            shared: &shared,
+            scope: &scope,
+            handler,
+            id: message.id,
+        };
+        let result = match &message.request {
+            Request::Start(start) => load(&shared, start, &mut link).await.map(Reply::Ready),
+            Request::Say(say) => generate(&shared, say, &mut link).await.map(Reply::Line),
+            Request::Cancel | Request::Ping => Err(WorkerError::Inference(
+                "control message in the queue".into(),
+            )),
+        };
+        shared.running.set(None);
+
+        let terminal = result.unwrap_or_else(|error| {
+            if error.code() != ErrorCode::Cancelled {
+                log_warning(&format!("request {} failed: {error}", message.id));
+            }
+            Reply::Error(error.to_wire())
+        });
+        reply(&scope, handler, message.id, terminal);
+
+        // Let pings and cancels that arrived during the request run before the next one.
+        yield_now().await;
+    }
+}
+
+/// The running request's line back to the host: streamed text, progress and cancellation.
+struct HostLink<'a> {
+    shared: &'a Shared,
+    scope: &'a WorkerScope<BanterWorker>,
+    handler: HandlerId,
+    id: RequestId,
+}
+
+impl HostLink<'_> {
+    fn progress(&self, stage: LoadStage, loaded: u64, total: u64) {
+        reply(
+            self.scope,
+            self.handler,
+            self.id,
+            Reply::Progress(Progress {
+                stage,
+                loaded,
+                total,
+            }),
+        );
+    }
+}
+
+impl Observer for HostLink<'_> {
+    fn on_delta(&mut self, delta: &str) {
+        reply(
+            self.scope,
+            self.handler,
+            self.id,
+            Reply::Token(TokenDelta {
+                delta: delta.to_owned(),
+            }),
+        );
+    }
+
+    async fn cancelled(&mut self) -> bool {
+        yield_now().await;
+        self.shared.cancel_running.get()
     }
 }
 
 /// Loads ONNX Runtime Web and the model bundle, and returns the model's description.
-async fn load(shared: &Shared, start: &StartRequest) -> Result<ModelInfo, WorkerError> {
-    if start.protocol_version != PROTOCOL_VERSION {
-        return Err(WorkerError::ProtocolMismatch {
-            host: start.protocol_version,
-            worker: PROTOCOL_VERSION,
-        });
-    }
+async fn load(
+    shared: &Shared,
+    start: &StartRequest,
+    link: &mut HostLink<'_>,
+) -> Result<ModelInfo, WorkerError> {
     if let Some(model) = shared.model.borrow().clone() {
         return Ok(model);
     }
     let started = now_ms();
 
     if !shared.runtime_ready.get() {
+        link.progress(LoadStage::Runtime, 0, 0);
         shim::install();
         let dist = ort_web::Dist::new(folder_url(&start.ort_url)).with_script_name(ORT_SCRIPT);
         let api = ort_web::api(dist).await.map_err(|error| {
@@ -140,19 +266,22 @@ async fn load(shared: &Shared, start: &StartRequest) -> Result<ModelInfo, Worker
         shared.runtime_ready.set(true);
     }
 
+    link.progress(LoadStage::Manifest, 0, 0);
     let model_url = folder_url(&start.model_url);
     let manifest =
         Manifest::from_json(&fetch_bytes(&format!("{model_url}{MANIFEST_FILE}")).await?)?;
-    let graph = fetch_bytes(&format!(
-        "{model_url}{}",
-        manifest.file(FileRole::Graph)?.name
-    ))
-    .await?;
-    let tokenizer = fetch_bytes(&format!(
-        "{model_url}{}",
-        manifest.file(FileRole::Tokenizer)?.name
-    ))
-    .await?;
+    let graph_file = manifest.file(FileRole::Graph)?.clone();
+    let tokenizer_file = manifest.file(FileRole::Tokenizer)?.clone();
+    let total = graph_file.size + tokenizer_file.size;
+
+    link.progress(LoadStage::Download, 0, total);
+    let graph = fetch_bytes(&format!("{model_url}{}", graph_file.name)).await?;
+    link.progress(LoadStage::Download, graph.len() as u64, total);
+    let tokenizer = fetch_bytes(&format!("{model_url}{}", tokenizer_file.name)).await?;
+    let loaded = (graph.len() + tokenizer.len()) as u64;
+    link.progress(LoadStage::Download, loaded, total);
+
+    link.progress(LoadStage::Session, loaded, total);
     let engine = crate::bundle::build_engine(&manifest, &graph, &tokenizer).await?;
 
     let model = ModelInfo {
@@ -165,8 +294,12 @@ async fn load(shared: &Shared, start: &StartRequest) -> Result<ModelInfo, Worker
     Ok(model)
 }
 
-/// Runs one say request on the loaded engine.
-async fn generate(shared: &Shared, say: &SayRequest) -> Result<Line, WorkerError> {
+/// Runs one say request on the loaded engine, streaming its text.
+async fn generate(
+    shared: &Shared,
+    say: &SayRequest,
+    link: &mut HostLink<'_>,
+) -> Result<Line, WorkerError> {
     // The engine is taken out for the duration of the request, so no RefCell borrow is held
     // across an await. Requests run one at a time, so no other task needs it meanwhile.
     let mut engine = shared
@@ -175,7 +308,7 @@ async fn generate(shared: &Shared, say: &SayRequest) -> Result<Line, WorkerError
         .take()
         .ok_or(WorkerError::NotStarted)?;
     let started = now_ms();
-    let result = engine.say(say).await;
+    let result = engine.say_observed(say, link).await;
     shared.engine.replace(Some(engine));
 
     let generated = result?;
