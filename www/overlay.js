@@ -41,12 +41,22 @@ export class SpeechBubble {
     this.text.textContent = text;
     this.element.classList.toggle('thinking', thinking);
     this.element.hidden = false;
-    this.character.talking = true;
+  }
+
+  /**
+   * Shows the part of a generated line received so far, `text`, and marks the
+   * bubble as still filling in until `done`.
+   */
+  fill(text, { done }) {
+    this.text.textContent = text.trim() || '…';
+    this.element.classList.remove('thinking');
+    this.element.classList.toggle('filling', !done);
+    this.element.hidden = false;
   }
 
   hide() {
     this.element.hidden = true;
-    this.character.talking = false;
+    this.element.classList.remove('thinking', 'filling');
   }
 
   /**
@@ -73,8 +83,8 @@ export class SpeechBubble {
 }
 
 /**
- * Positions the visible bubbles above their characters, pushing two bubbles
- * apart horizontally when they would overlap, and keeping each at least
+ * Positions the visible bubbles above their characters, pushing neighbours
+ * apart horizontally where they would overlap, and keeping each at least
  * `EDGE_MARGIN` away from the left and right edges of the viewport.
  */
 export function placeBubbles(bubbles, camera, width, height) {
@@ -88,15 +98,19 @@ export function placeBubbles(bubbles, camera, width, height) {
   const visible = bubbles.filter((bubble) => bubble.onScreen).sort((a, b) => a.screenX - b.screenX);
   const centres = visible.map((bubble) => bubble.screenX);
 
-  if (visible.length === 2) {
-    const [left, right] = visible;
-    const minGap = (left.element.offsetWidth + right.element.offsetWidth) / 2 + BUBBLE_GAP;
-    const verticalOverlap =
-      Math.abs(left.screenY - right.screenY) < Math.max(left.element.offsetHeight, right.element.offsetHeight);
-    const shortfall = minGap - (centres[1] - centres[0]);
-    if (verticalOverlap && shortfall > 0) {
-      centres[0] -= shortfall / 2;
-      centres[1] += shortfall / 2;
+  // A few relaxation passes over neighbouring pairs settle up to four bubbles.
+  for (let pass = 0; pass < 3; pass += 1) {
+    for (let i = 0; i + 1 < visible.length; i += 1) {
+      const left = visible[i];
+      const right = visible[i + 1];
+      const minGap = (left.element.offsetWidth + right.element.offsetWidth) / 2 + BUBBLE_GAP;
+      const verticalOverlap =
+        Math.abs(left.screenY - right.screenY) < Math.max(left.element.offsetHeight, right.element.offsetHeight);
+      const shortfall = minGap - (centres[i + 1] - centres[i]);
+      if (verticalOverlap && shortfall > 0) {
+        centres[i] -= shortfall / 2;
+        centres[i + 1] += shortfall / 2;
+      }
     }
   }
 

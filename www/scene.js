@@ -1,6 +1,6 @@
-// Three.js stage of the show: a meadow, a few trees and two walking characters.
-// Positions are a pure function of the elapsed time, so every run of the page
-// plays the same choreography.
+// Three.js stage of the show: a meadow, a few trees and the characters. It only
+// draws: positions come from the simulation (sim.js), and the wall clock drives
+// nothing but the walking bob and the turning of heads.
 
 import * as THREE from './vendor/three/three.module.js';
 
@@ -14,20 +14,24 @@ const TURN_RATE = 4;
 const BUBBLE_HEIGHT = 2.4;
 
 /**
- * Creates the renderer, camera and scene inside `canvas`.
- * Returns `{ renderer, camera, characters, update(seconds, dt), resize() }`.
+ * Creates the renderer, camera and scene inside `canvas`, with one figure per
+ * entry of `specs` ({ name, color, shape }).
+ * Returns `{ renderer, camera, characters, render(poses, seconds, dt), resize() }`.
+ * `render` places each figure from `poses[i]` ({ x, z, walking, facing }, where
+ * `facing` is null or a point { x, z } to turn to) and draws a frame; `seconds`
+ * and `dt` are wall-clock seconds used only for cosmetic motion.
  */
-export function createStage(canvas) {
+export function createStage(canvas, specs) {
   const renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
   renderer.setPixelRatio(Math.min(window.devicePixelRatio, 2));
   renderer.setClearColor(SKY_COLOR);
 
   const scene = new THREE.Scene();
-  scene.fog = new THREE.Fog(SKY_COLOR, 14, 30);
+  scene.fog = new THREE.Fog(SKY_COLOR, 16, 34);
 
-  const camera = new THREE.PerspectiveCamera(45, 1, 0.1, 60);
-  camera.position.set(0, 6.5, 11);
-  camera.lookAt(0, 0.8, 0);
+  const camera = new THREE.PerspectiveCamera(45, 1, 0.1, 70);
+  camera.position.set(0, 8, 12.5);
+  camera.lookAt(0, 0.6, 0);
 
   scene.add(new THREE.HemisphereLight(0xffffff, 0x5a7a3a, 1.6));
   const sun = new THREE.DirectionalLight(0xfff2d8, 1.8);
@@ -36,23 +40,14 @@ export function createStage(canvas) {
 
   addMeadow(scene);
 
-  const lily = createCharacter({
-    name: 'Lily',
-    body: new THREE.CapsuleGeometry(0.42, 0.7, 6, 16),
-    bodyColor: 0xf28c52,
-    path: (t) => ({ x: 3.2 * Math.cos(0.3 * t), z: 1.8 * Math.sin(0.3 * t) }),
-  });
-  const ben = createCharacter({
-    name: 'Ben',
-    body: new THREE.BoxGeometry(0.85, 1.3, 0.7),
-    bodyColor: 0x4f7fd6,
-    path: (t) => ({ x: 2.4 * Math.sin(0.22 * t + 1.2), z: 1.5 * Math.sin(0.44 * t) + 0.4 }),
-  });
-  lily.partner = ben;
-  ben.partner = lily;
-  scene.add(lily.group, ben.group);
-
-  const characters = [lily, ben];
+  const characters = specs.map((spec) => createCharacter({
+    name: spec.name,
+    body: bodyGeometry(spec.shape),
+    bodyColor: spec.color,
+  }));
+  for (const character of characters) {
+    scene.add(character.group);
+  }
 
   function resize() {
     const width = canvas.clientWidth;
@@ -62,15 +57,26 @@ export function createStage(canvas) {
     camera.updateProjectionMatrix();
   }
 
-  function update(seconds, dt) {
-    for (const character of characters) {
-      character.update(seconds, dt);
-    }
+  function render(poses, seconds, dt) {
+    characters.forEach((character, i) => character.update(poses[i], seconds, dt));
     renderer.render(scene, camera);
   }
 
   resize();
-  return { renderer, camera, characters, update, resize };
+  return { renderer, camera, characters, render, resize };
+}
+
+function bodyGeometry(shape) {
+  switch (shape) {
+    case 'box':
+      return new THREE.BoxGeometry(0.85, 1.3, 0.7);
+    case 'cone':
+      return new THREE.ConeGeometry(0.5, 1.3, 16);
+    case 'cylinder':
+      return new THREE.CylinderGeometry(0.38, 0.44, 1.2, 16);
+    default:
+      return new THREE.CapsuleGeometry(0.42, 0.7, 6, 16);
+  }
 }
 
 function addMeadow(scene) {
@@ -105,9 +111,9 @@ function addMeadow(scene) {
 
 /**
  * Builds a character from a body geometry resting on the ground, a head with
- * eyes, and a blob shadow. `path(t)` gives the ground position at time t (s).
+ * eyes, and a blob shadow.
  */
-function createCharacter({ name, body, bodyColor, path }) {
+function createCharacter({ name, body, bodyColor }) {
   const group = new THREE.Group();
   group.name = name;
 
@@ -147,26 +153,25 @@ function createCharacter({ name, body, bodyColor, path }) {
   const character = {
     name,
     group,
-    partner: null,
-    // True while the character has a bubble open. It then faces its partner and stops bobbing.
-    talking: false,
     anchor: new THREE.Vector3(),
-    update(t, dt) {
-      const position = path(t);
-      const nextPosition = path(t + 0.05);
-      group.position.set(position.x, 0, position.z);
+    update(pose, seconds, dt) {
+      const previousX = group.position.x;
+      const previousZ = group.position.z;
+      group.position.set(pose.x, 0, pose.z);
 
-      let heading = Math.atan2(nextPosition.x - position.x, nextPosition.z - position.z);
-      if (character.talking && character.partner) {
-        const other = character.partner.group.position;
-        heading = Math.atan2(other.x - position.x, other.z - position.z);
+      // Heading follows the motion while walking and turns to the partner while talking.
+      let heading = group.rotation.y;
+      if (pose.facing) {
+        heading = Math.atan2(pose.facing.x - pose.x, pose.facing.z - pose.z);
+      } else if (Math.abs(pose.x - previousX) + Math.abs(pose.z - previousZ) > 1e-4) {
+        heading = Math.atan2(pose.x - previousX, pose.z - previousZ);
       }
       group.rotation.y = turnTowards(group.rotation.y, heading, TURN_RATE * dt);
 
-      const stride = character.talking ? 0 : 1;
-      figure.position.y = stride * 0.08 * Math.abs(Math.sin(t * 7));
+      const stride = pose.walking ? 1 : 0;
+      figure.position.y = stride * 0.08 * Math.abs(Math.sin(seconds * 7));
 
-      character.anchor.set(position.x, BUBBLE_HEIGHT, position.z);
+      character.anchor.set(pose.x, BUBBLE_HEIGHT, pose.z);
     },
   };
   return character;

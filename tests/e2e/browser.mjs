@@ -12,7 +12,14 @@ import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
+import { headersFor } from './headers.mjs';
+
 export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+// Time a navigation may take to reach its load event. Twice Playwright's default,
+// because the show's page loads three.js, two wasm modules and the worker on a
+// machine whose two cores may also be compiling.
+const NAVIGATION_TIMEOUT_MS = 60_000;
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -34,13 +41,30 @@ export const CHROMIUM_ARGS = [
 // of workers are routed too.
 export const BLANK_PAGE_PATH = '__e2e_blank__.html';
 export const PROBE_PATH = '__e2e_probe__.txt';
+// A module worker script that tries eval(), which the site's CSP forbids: the
+// control for the recording of CSP violations inside workers.
+export const EVAL_WORKER_PATH = '__e2e_eval_worker__.js';
+// A module worker script that loads without error and never answers: the host's
+// start timeout is the only way to notice it.
+export const IDLE_WORKER_PATH = '__e2e_idle_worker__.js';
+// Where the session's CSP sends violation reports (report-uri), so violations
+// inside workers, which never reach the page's event listeners, are recorded too.
+const CSP_REPORT_PATH = '__e2e_csp_report__';
 
 const SERVED_BY_SESSION = new Map([
   [BLANK_PAGE_PATH, {
     contentType: 'text/html; charset=utf-8',
     body: '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>banter e2e</title>',
   }],
+  [IDLE_WORKER_PATH, {
+    contentType: 'text/javascript; charset=utf-8',
+    body: '// Never registers with gloo-worker, so it never reports that it has loaded.\n',
+  }],
   [PROBE_PATH, { contentType: 'text/plain; charset=utf-8', body: 'probe' }],
+  [EVAL_WORKER_PATH, {
+    contentType: 'text/javascript; charset=utf-8',
+    body: "let outcome;\ntry { outcome = String(eval('1 + 1')); } catch (err) { outcome = err.name; }\npostMessage(outcome);\n",
+  }],
 ]);
 
 /**
@@ -87,12 +111,27 @@ export function siteUrl() {
  * - `consoleErrors`: console messages of type error, as { text, url, worker }
  * - `pageErrors`: uncaught exceptions of the page, as { message, stack }
  * - `workers`: URLs of the workers the page started
+ * - `cspViolations`: `securitypolicyviolation` events of the page's documents,
+ *   as { directive, blockedURI, sourceFile }
+ * - `cspReports`: CSP violation reports (from the page and its workers), as the
+ *   parsed `csp-report` objects. Only with `headerRules`.
+ *
+ * With `headerRules` (from headers.mjs), every response from the site gets the
+ * headers those rules give its path, with a report-uri added to the CSP. With
+ * `mount`, the site appears under that extra path (e.g. 'show/'): requests
+ * below it are fetched from the served site without the prefix, and requests
+ * elsewhere on the origin pass unchanged, so the tests can see them.
  */
 export class Session {
-  constructor(site, context, userDataDir) {
-    this.site = site;
+  constructor({ served, mount, headerRules, context, userDataDir }) {
+    this.served = served;
+    this.site = new URL(mount, served);
+    this.headerRules = headerRules;
     this.context = context;
     this.userDataDir = userDataDir;
+    this.cspReportUrl = new URL(CSP_REPORT_PATH, this.site).href;
+    this.cspViolations = [];
+    this.cspReports = [];
     this.requests = [];
     this.blocked = [];
     this.httpErrors = [];
@@ -109,7 +148,7 @@ export class Session {
 
   /** Navigates the page to `path` of the site and returns the navigation response. */
   async goto(path = '', options = {}) {
-    return this.page.goto(this.url(path).href, options);
+    return this.page.goto(this.url(path).href, { timeout: NAVIGATION_TIMEOUT_MS, ...options });
   }
 
   /** Navigates to an empty page on the site's origin and path. */
@@ -141,14 +180,60 @@ export class Session {
       return;
     }
 
+    if (url.href === this.cspReportUrl) {
+      this.recordCspReport(request.postData());
+      await route.fulfill({ status: 204 });
+      return;
+    }
+
     for (const [path, file] of SERVED_BY_SESSION) {
       if (url.href === this.url(path).href) {
-        await route.fulfill({ status: 200, ...file });
+        await route.fulfill({ status: 200, ...file, headers: this.extraHeaders(url) });
         return;
       }
     }
 
-    await route.continue();
+    const upstream = this.upstreamUrl(url);
+    if (this.headerRules === null && upstream.href === url.href) {
+      await route.continue();
+      return;
+    }
+
+    const response = await route.fetch({ url: upstream.href });
+    await route.fulfill({ response, headers: { ...response.headers(), ...this.extraHeaders(url) } });
+  }
+
+  // Maps a URL below the mounted site to the served site, and leaves others as they are.
+  upstreamUrl(url) {
+    if (!url.href.startsWith(this.site.href)) {
+      return url;
+    }
+    return new URL(url.href.slice(this.site.href.length), this.served);
+  }
+
+  // Headers of `headerRules` for the URL's path relative to the site, with the
+  // session's report-uri appended to a Content-Security-Policy.
+  extraHeaders(url) {
+    if (this.headerRules === null) {
+      return {};
+    }
+
+    const path = url.pathname.startsWith(this.site.pathname)
+      ? `/${url.pathname.slice(this.site.pathname.length)}`
+      : url.pathname;
+    const headers = headersFor(this.headerRules, path);
+    if (headers['content-security-policy']) {
+      headers['content-security-policy'] += `; report-uri ${this.cspReportUrl}`;
+    }
+    return headers;
+  }
+
+  recordCspReport(body) {
+    try {
+      this.cspReports.push(JSON.parse(body)['csp-report'] ?? JSON.parse(body));
+    } catch {
+      this.cspReports.push({ unparsed: body });
+    }
   }
 
   watchPage(page) {
@@ -174,10 +259,11 @@ export class Session {
 /**
  * Launches Chromium on a fresh profile directory with `CHROMIUM_ARGS`, routes
  * every request through the session's recorder and returns the session.
+ * `headerRules` and `mount` are described at `Session`.
  * Call `session.close()` when done, also after a failure.
  */
-export async function openSession({ viewport = { width: 1280, height: 720 } } = {}) {
-  const site = siteUrl();
+export async function openSession({ viewport = { width: 1280, height: 720 }, headerRules = null, mount = '' } = {}) {
+  const served = siteUrl();
   const userDataDir = await mkdtemp(join(tmpdir(), 'banter-e2e-'));
 
   let context;
@@ -194,9 +280,21 @@ export async function openSession({ viewport = { width: 1280, height: 720 } } = 
     throw new Error(`failed to launch Chromium from ${CHROMIUM_PATH}: ${err.message}. Check that Debian's chromium package is installed.`);
   }
 
-  const session = new Session(site, context, userDataDir);
+  const session = new Session({ served, mount, headerRules, context, userDataDir });
   try {
     await context.route('**/*', (route) => session.routeRequest(route));
+    await context.exposeBinding('__e2eCspViolation', (_source, violation) => {
+      session.cspViolations.push(violation);
+    });
+    await context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (event) => {
+        window.__e2eCspViolation({
+          directive: event.effectiveDirective,
+          blockedURI: event.blockedURI,
+          sourceFile: event.sourceFile,
+        });
+      });
+    });
     context.on('response', (response) => {
       if (response.status() >= 400) {
         session.httpErrors.push({ url: response.url(), status: response.status() });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { openSession } from './browser.mjs';
+import { IDLE_WORKER_PATH, openSession } from './browser.mjs';
 
 // Budget of the first `Dialogue.start`, which loads the model in the worker.
 const START_TIMEOUT_MS = 60_000;
@@ -110,12 +110,35 @@ describe('host API', () => {
     assert.match(outcome.message, /no-such-ort/);
   });
 
-  test('missing worker script times out start', { timeout: FAILED_START_BUDGET_MS + 10_000 }, async () => {
+  test('missing worker script fails start', { timeout: FAILED_START_BUDGET_MS + 10_000 }, async () => {
     const workerUrl = session.url('no-such-worker.js').href;
-    const outcome = await session.page.evaluate(async ({ workerUrl, budgetMs }) => {
+    const outcome = await startOutcome(workerUrl, 5000);
+
+    assert.notEqual(outcome.hung, true, `Dialogue.start did not settle within ${FAILED_START_BUDGET_MS} ms`);
+    assert.notEqual(outcome.resolved, true, `Dialogue.start resolved with workerUrl ${workerUrl}`);
+    assert.equal(outcome.code, 'worker_start_failed');
+    assert.ok(outcome.elapsedMs < 5000, `rejected after ${outcome.elapsedMs} ms, not before the 5000 ms timeout`);
+    assert.match(outcome.message, /no-such-worker\.js/);
+  });
+
+  test('silent worker times out start', { timeout: FAILED_START_BUDGET_MS + 10_000 }, async () => {
+    const workerUrl = session.url(IDLE_WORKER_PATH).href;
+    const outcome = await startOutcome(workerUrl, 3000);
+
+    assert.notEqual(outcome.hung, true, `Dialogue.start did not settle within ${FAILED_START_BUDGET_MS} ms`);
+    assert.notEqual(outcome.resolved, true, `Dialogue.start resolved with workerUrl ${workerUrl}`);
+    assert.equal(outcome.code, 'worker_start_timeout');
+    assert.ok(outcome.elapsedMs >= 3000, `rejected after ${outcome.elapsedMs} ms, before the 3000 ms timeout`);
+    assert.match(outcome.message, /__e2e_idle_worker__\.js/);
+  });
+
+  // Starts a dialogue with `workerUrl` and returns how it settled: { resolved },
+  // { code, message, elapsedMs } or { hung } after FAILED_START_BUDGET_MS.
+  async function startOutcome(workerUrl, startTimeoutMs) {
+    return session.page.evaluate(async ({ workerUrl, startTimeoutMs, budgetMs }) => {
       const started = performance.now();
       const hung = new Promise((resolve) => setTimeout(() => resolve({ hung: true }), budgetMs));
-      const attempt = window.host.Dialogue.start({ workerUrl, startTimeoutMs: 3000 }).then(
+      const attempt = window.host.Dialogue.start({ workerUrl, startTimeoutMs }).then(
         (dialogue) => {
           dialogue.close();
           return { resolved: true };
@@ -123,14 +146,8 @@ describe('host API', () => {
         (err) => ({ code: err.code, message: err.message, elapsedMs: performance.now() - started }),
       );
       return Promise.race([attempt, hung]);
-    }, { workerUrl, budgetMs: FAILED_START_BUDGET_MS });
-
-    assert.notEqual(outcome.hung, true, `Dialogue.start did not settle within ${FAILED_START_BUDGET_MS} ms`);
-    assert.notEqual(outcome.resolved, true, `Dialogue.start resolved with workerUrl ${workerUrl}`);
-    assert.equal(outcome.code, 'worker_start_timeout');
-    assert.ok(outcome.elapsedMs >= 3000, `rejected after ${outcome.elapsedMs} ms, before the 3000 ms timeout`);
-    assert.match(outcome.message, /no-such-worker\.js/);
-  });
+    }, { workerUrl, startTimeoutMs, budgetMs: FAILED_START_BUDGET_MS });
+  }
 
   test('seed is validated', { timeout: 60_000 }, async () => {
     const outcomes = await session.page.evaluate(async () => {

@@ -1,10 +1,12 @@
-// The show's page, as a visitor gets it: the scene renders, the first
-// generated line appears in a bubble, and nothing leaves the site's origin.
+// The show's page, as a visitor gets it, with the headers of www/_headers: the
+// scene renders, the first generated line appears in a bubble and in the
+// transcript, and nothing leaves the site's origin or breaks its CSP.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { openSession, screenshotStats } from './browser.mjs';
+import { loadHeaderRules } from './headers.mjs';
 
 // Time from page load to the first generated line. Generous, because the model
 // loads in a worker on a possibly busy machine.
@@ -15,6 +17,10 @@ const FIRST_LINE_TIMEOUT_MS = 60_000;
 // what a GPU reaches.
 const MIN_FPS_DURING_GENERATION = 2;
 
+// Time from the first line to a line shown in a bubble: one encounter at speed 1
+// lasts 6 s, and encounters start every few seconds.
+const BUBBLE_TIMEOUT_MS = 40_000;
+
 const STOP_REASONS = ['sentence', 'end_of_text', 'max_tokens'];
 
 describe('show page', () => {
@@ -22,7 +28,7 @@ describe('show page', () => {
   let response;
 
   before(async () => {
-    session = await openSession();
+    session = await openSession({ headerRules: await loadHeaderRules() });
     response = await session.goto('');
   });
 
@@ -67,15 +73,25 @@ describe('show page', () => {
     assert.ok(line.tokenIds.length > 0, 'line has no token ids');
   });
 
-  test('bubble shows the line', async () => {
-    const line = await session.page.evaluate(() => window.banter.lines[0]);
-    const bubble = session.page.locator(`.bubble[data-speaker="${line.speaker}"]`);
+  // The first line can arrive after its encounter ended (the simulation does not
+  // wait for it), so the test waits for any generated line shown in a bubble.
+  test('bubble shows a line', { timeout: BUBBLE_TIMEOUT_MS + 10_000 }, async () => {
+    // The bubble's box is read in the same call, because the bubble closes when
+    // its encounter ends.
+    const handle = await session.page.waitForFunction(() => {
+      for (const bubble of document.querySelectorAll('.bubble:not([hidden])')) {
+        const text = bubble.querySelector('.text').textContent;
+        const line = window.banter.lines.find((entry) => entry.speaker === bubble.dataset.speaker && entry.text.trim() === text);
+        const placed = bubble.style.transform !== '' && bubble.style.visibility !== 'hidden';
+        if (line && line.text.trim() !== '' && placed) {
+          const { x, y, width, height } = bubble.getBoundingClientRect();
+          return { speaker: line.speaker, text, box: { x, y, width, height } };
+        }
+      }
+      return null;
+    }, null, { timeout: BUBBLE_TIMEOUT_MS });
+    const { box } = await handle.jsonValue();
 
-    assert.ok(await bubble.isVisible(), `bubble of ${line.speaker} is not visible`);
-    const bubbleText = await bubble.locator('.text').textContent();
-    assert.equal(bubbleText, line.text.trim());
-
-    const box = await bubble.boundingBox();
     const viewport = session.page.viewportSize();
     assert.ok(box, 'bubble has no bounding box');
     const where = JSON.stringify(box);
@@ -99,6 +115,22 @@ describe('show page', () => {
     assert.ok(after - before >= MIN_FPS_DURING_GENERATION, `only ${after - before} frames in 1 s after the first line`);
   });
 
+  test('transcript lists question and answer', async () => {
+    const { entries, items } = await session.page.evaluate(() => ({
+      entries: window.banter.transcript.map(({ kind, tick, speaker, text, status }) => ({ kind, tick, speaker, text, status })),
+      items: Array.from(document.querySelectorAll('#transcript-list li'), (item) => item.textContent),
+    }));
+    const answer = entries.find((entry) => entry.kind === 'answer' && entry.status === 'done');
+    const question = entries.find((entry) => entry.kind === 'question');
+
+    assert.ok(question, `no question in the transcript: ${JSON.stringify(entries)}`);
+    assert.ok(answer, `no finished answer in the transcript: ${JSON.stringify(entries)}`);
+    assert.ok(question.tick < answer.tick, `question at tick ${question.tick}, answer at tick ${answer.tick}`);
+    assert.ok(items.includes(`t${question.tick} ${question.speaker}: ${question.text}`), `items: ${JSON.stringify(items)}`);
+    assert.ok(items.includes(`t${answer.tick} ${answer.speaker}: ${answer.text.trim()}`), `items: ${JSON.stringify(items)}`);
+    assert.equal(await session.page.locator('#transcript-list').getAttribute('aria-live'), 'polite');
+  });
+
   test('status names the model', async () => {
     const { model, status } = await session.page.evaluate(() => ({
       model: window.banter.model,
@@ -118,6 +150,27 @@ describe('show page', () => {
   test('HUD shows frame times', async () => {
     const text = await session.page.locator('#frame-times').textContent();
     assert.match(text, /\d+\.\d ms p50 · \d+\.\d ms p99/);
+  });
+
+  test('HUD shows throughput and queue', async () => {
+    await session.page.waitForFunction(() => /tokens\/s/.test(document.getElementById('throughput').textContent));
+    const text = await session.page.locator('#throughput').textContent();
+    assert.match(text, /\d+\.\d tokens\/s \(last line\) · queue \d+/);
+    assert.equal(await session.page.locator('#load-progress').isHidden(), true, 'loading bar still shown');
+  });
+
+  test('developer panel is hidden', async () => {
+    assert.equal(await session.page.locator('#dev').isHidden(), true);
+  });
+
+  test('no CSP violation', () => {
+    assert.deepEqual(session.cspViolations, []);
+    assert.deepEqual(session.cspReports, []);
+  });
+
+  test('site headers are sent', () => {
+    assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'self' 'wasm-unsafe-eval'/);
+    assert.equal(response.headers()['cache-control'], 'no-cache');
   });
 
   test('no console or page errors', () => {

@@ -18,6 +18,7 @@ const ENTRY_POINTS = [
   'vendor/three/three.core.js',
   'pkg/banter_host.js',
   'model/manifest.json',
+  '_headers',
 ];
 
 // Returns the site directory from `BANTER_SITE_DIR` (relative to the working

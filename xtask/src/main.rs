@@ -1,9 +1,11 @@
-//! Project tasks: `cargo xtask site | serve | test`.
+//! Project tasks: `cargo xtask site | serve | test | bench | fuzz`.
 //!
 //! Each task installs what it needs first (the wasm32 target, a pinned wasm-bindgen-cli,
 //! the npm packages, Debian's Chromium, the native ONNX Runtime library), so the same
 //! commands work on a fresh machine and in CI.
 
+mod bench;
+mod fuzz;
 mod serve;
 mod site;
 mod tools;
@@ -21,8 +23,14 @@ tasks:
       --no-build  serve target/site/ as it is
   test            build the site and run every test: cargo tests, node tests, and
                   end-to-end tests in headless Chromium
-  bench           build the site and time spoken lines in headless Chromium against
-                  onnxruntime-web driven directly from the page
+  bench           build the site, export the benchmark's extra bundles into
+                  target/bench/, and time decoding steps and 60-token lines of each graph
+                  layout on native ONNX Runtime and in headless Chromium, and banter's
+                  whole path (Dialogue.say) in Chromium
+      --rounds N  lines per variant (default 8)
+  fuzz            run each fuzz target of banter-protocol (cargo fuzz, nightly) and fail
+                  on any crash
+      --seconds N time per target (default 60)
 ";
 
 /// Failure of a task, printed as one line.
@@ -34,7 +42,8 @@ fn main() -> ExitCode {
         Some("site") => site::build().map(|_| ()),
         Some("serve") => serve_task(&args[1..]),
         Some("test") => test_task(),
-        Some("bench") => bench_task(),
+        Some("bench") => bench::run_task(&args[1..], USAGE),
+        Some("fuzz") => fuzz_task(&args[1..]),
         Some("-h") | Some("--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -54,6 +63,17 @@ fn main() -> ExitCode {
 pub fn root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn fuzz_task(args: &[String]) -> TaskResult {
+    let seconds = match args {
+        [] => 60,
+        [flag, value] if flag == "--seconds" => value
+            .parse()
+            .map_err(|_| format!("--seconds {value:?} is not a whole number of seconds"))?,
+        _ => return Err(format!("unknown options {args:?} for fuzz\n{USAGE}")),
+    };
+    fuzz::run(seconds)
 }
 
 fn serve_task(args: &[String]) -> TaskResult {
@@ -114,22 +134,6 @@ fn test_task() -> TaskResult {
             .current_dir(&root)
             .env("BANTER_SITE_URL", server.url())
             .env("BANTER_SITE_DIR", site::site_dir())
-            .env("BANTER_CHROMIUM", &chromium),
-    );
-    server.stop();
-    result
-}
-
-fn bench_task() -> TaskResult {
-    let model = site::build()?;
-    println!("xtask: site built with {model}");
-    let chromium = tools::ensure_chromium()?;
-
-    let server = serve::Server::start(&site::site_dir(), 0)?;
-    let result = tools::run(
-        tools::command("node", &["tests/bench/line.mjs"])
-            .current_dir(root())
-            .env("BANTER_SITE_URL", server.url())
             .env("BANTER_CHROMIUM", &chromium),
     );
     server.stop();

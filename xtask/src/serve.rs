@@ -16,6 +16,17 @@ pub struct Server {
 impl Server {
     /// Serves `root` on 127.0.0.1:`port` (0 picks a free port) from a background thread.
     pub fn start(root: &Path, port: u16) -> Result<Server, String> {
+        Server::start_with_mounts(root, port, Vec::new())
+    }
+
+    /// Serves `root` like [`Server::start`], and each mount's folder under `/<prefix>/`
+    /// (e.g. `("bench", target/bench)` serves `/bench/a.onnx` from `target/bench/a.onnx`).
+    /// A mount takes precedence over a folder of `root` with the same name.
+    pub fn start_with_mounts(
+        root: &Path,
+        port: u16,
+        mounts: Vec<(String, PathBuf)>,
+    ) -> Result<Server, String> {
         let server = tiny_http::Server::http(("127.0.0.1", port))
             .map_err(|error| format!("could not listen on 127.0.0.1:{port}: {error}"))?;
         let port = server
@@ -26,12 +37,15 @@ impl Server {
         let server = Arc::new(server);
         let url = format!("http://127.0.0.1:{port}/");
 
-        let root = root.to_path_buf();
+        let roots = Arc::new(Roots {
+            site: root.to_path_buf(),
+            mounts,
+        });
         let listener = server.clone();
         let thread = std::thread::spawn(move || {
             for request in listener.incoming_requests() {
-                let root = root.clone();
-                std::thread::spawn(move || respond(&root, request));
+                let roots = roots.clone();
+                std::thread::spawn(move || respond(&roots, request));
             }
         });
         Ok(Server {
@@ -58,14 +72,36 @@ impl Server {
     }
 }
 
-fn respond(root: &Path, request: tiny_http::Request) {
+/// The folders a server serves: the site at `/`, and each mount at `/<prefix>/`.
+struct Roots {
+    site: PathBuf,
+    mounts: Vec<(String, PathBuf)>,
+}
+
+impl Roots {
+    /// Maps a URL path to a file, through the first mount whose prefix matches.
+    fn resolve(&self, url_path: &str) -> Option<PathBuf> {
+        for (prefix, dir) in &self.mounts {
+            let mounted = url_path
+                .strip_prefix('/')
+                .and_then(|path| path.strip_prefix(prefix.as_str()))
+                .filter(|rest| rest.starts_with('/'));
+            if let Some(rest) = mounted {
+                return resolve(dir, rest);
+            }
+        }
+        resolve(&self.site, url_path)
+    }
+}
+
+fn respond(roots: &Roots, request: tiny_http::Request) {
     let path = request
         .url()
         .split(['?', '#'])
         .next()
         .unwrap_or("/")
         .to_owned();
-    let response = match resolve(root, &path) {
+    let response = match roots.resolve(&path) {
         Some(file) => match std::fs::File::open(&file) {
             Ok(handle) => {
                 let mut response = Response::from_file(handle);
@@ -150,6 +186,34 @@ mod tests {
         let root = std::env::temp_dir();
         assert_eq!(resolve(&root, "/../etc/passwd"), None);
         assert_eq!(resolve(&root, "/%2e%2e/etc/passwd"), None);
+    }
+
+    #[test]
+    fn mount_serves_its_folder() {
+        let site = empty_temp_dir("site");
+        let bench = empty_temp_dir("bench");
+        std::fs::write(site.join("index.html"), "site").unwrap();
+        std::fs::write(bench.join("model.onnx"), "bench").unwrap();
+        let roots = Roots {
+            site: site.clone(),
+            mounts: vec![("bench".to_owned(), bench.clone())],
+        };
+
+        assert_eq!(
+            roots.resolve("/bench/model.onnx"),
+            Some(bench.join("model.onnx"))
+        );
+        assert_eq!(roots.resolve("/index.html"), Some(site.join("index.html")));
+        assert_eq!(roots.resolve("/benchmark.onnx"), None);
+        assert_eq!(roots.resolve("/bench/../index.html"), None);
+    }
+
+    /// Creates an empty folder under the system's temporary folder, unique to this process.
+    fn empty_temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-serve-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -37,8 +37,22 @@ pub fn site_dir() -> PathBuf {
     root().join("target/site")
 }
 
-/// Builds the whole site and returns a description of the model it contains.
-pub fn build() -> Result<String, String> {
+/// The checkpoint the site's model bundle was exported from.
+pub struct SiteModel {
+    /// Checkpoint folder.
+    pub checkpoint: PathBuf,
+    /// Which checkpoint it is, for messages.
+    pub description: String,
+}
+
+impl std::fmt::Display for SiteModel {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.description)
+    }
+}
+
+/// Builds the whole site and returns the checkpoint of the model it contains.
+pub fn build() -> Result<SiteModel, String> {
     let root = root();
     let site = site_dir();
     tools::ensure_wasm_target()?;
@@ -110,7 +124,7 @@ fn optimize_wasm(wasm: &Path) -> Result<(), String> {
 
 /// Exports the model bundle into `out`: from `$BANTER_CHECKPOINT`, else from a downloaded
 /// TinyStories-1M, else from freshly generated stand-in weights.
-fn build_model(out: &Path) -> Result<String, String> {
+fn build_model(out: &Path) -> Result<SiteModel, String> {
     let root = root();
     let real = root.join(REAL_CHECKPOINT);
     let (checkpoint, description) = match std::env::var_os(CHECKPOINT_VAR) {
@@ -176,7 +190,10 @@ fn build_model(out: &Path) -> Result<String, String> {
     .arg("--out")
     .arg(out)
     .current_dir(&root))?;
-    Ok(description)
+    Ok(SiteModel {
+        checkpoint,
+        description,
+    })
 }
 
 /// Fails if any file of the site is over [`MAX_FILE_BYTES`].
