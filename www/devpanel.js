@@ -85,8 +85,15 @@ export class DevPanel {
 
     const started = performance.now();
     try {
-      // TODO: pass onToken and an AbortSignal once the host supports streaming and cancel.
-      const line = await this.say(this.request());
+      this.controller = new AbortController();
+      let streamed = '';
+      const onToken = (delta) => {
+        if (this.current === id) {
+          streamed += delta;
+          this.line.textContent = streamed;
+        }
+      };
+      const line = await this.say({ ...this.request(), onToken, signal: this.controller.signal });
       if (this.current !== id) {
         return;
       }
@@ -110,15 +117,14 @@ export class DevPanel {
     }
   }
 
-  // NOTE: the host cannot cancel a request yet, so this only detaches the panel
-  // from it. The worker still generates the line, and later requests wait for it.
+  // Aborts the running request; the worker stops it before its next model step,
+  // and its promise rejects with code `cancelled`, shown in the timing line.
   cancel() {
     if (this.current === null) {
       return;
     }
-    this.current = null;
+    this.controller?.abort();
     this.cancelButton.disabled = true;
-    this.timing.textContent = 'Cancelled: the line is discarded when it arrives.';
   }
 }
 

@@ -229,8 +229,12 @@ async function issueLine({ entry, speakerIndex }) {
   show.inFlight += 1;
   const framesAtRequest = state.frames;
   try {
-    const line = await trackOutstanding(() => state.dialogue.say({ heard: entry.heard, seed: entry.seed }));
-    // TODO: pass onToken once the host streams, and call showLineProgress per token.
+    let streamed = '';
+    const onToken = (delta) => {
+      streamed += delta;
+      showLineProgress(entry, speakerIndex, streamed, false);
+    };
+    const line = await trackOutstanding(() => state.dialogue.say({ heard: entry.heard, seed: entry.seed, onToken }));
     showLineProgress(entry, speakerIndex, line.text, true);
     transcript.complete(entry, line);
     state.lines.push({ ...entry, framesDuring: state.frames - framesAtRequest });
@@ -246,7 +250,7 @@ async function issueLine({ entry, speakerIndex }) {
 
 /**
  * Shows the part of a line generated so far, `text`, in the speaker's bubble and
- * the transcript. Called once per line today, with the whole line and `done`.
+ * the transcript: once per streamed piece, then with the whole line and `done`.
  */
 function showLineProgress(entry, speakerIndex, text, done) {
   transcript.progress(entry, text);
@@ -255,8 +259,8 @@ function showLineProgress(entry, speakerIndex, text, done) {
   }
 }
 
-// Counts a `say` call in `state.outstanding` while it runs.
-// TODO: read the worker's queue length from `dialogue.stats()` once the host has it.
+// Counts a `say` call in `state.outstanding` while it runs. The HUD's queue length
+// is `dialogue.stats().pending`, which also counts the developer panel's requests.
 async function trackOutstanding(call) {
   state.outstanding += 1;
   try {
@@ -273,8 +277,14 @@ async function startDialogue() {
     await host.default();
 
     setStatus('Loading the model in the worker…');
-    // TODO: pass onProgress once the host reports it, and set elements.loadProgress.value.
-    const dialogue = await host.Dialogue.start({});
+    const onProgress = ({ stage, loaded, total }) => {
+      if (total > 0) {
+        elements.loadProgress.max = total;
+        elements.loadProgress.value = loaded;
+      }
+      setStatus(`Loading the model in the worker: ${stage}…`);
+    };
+    const dialogue = await host.Dialogue.start({ onProgress });
     state.dialogue = dialogue;
     state.model = dialogue.model;
     state.ready = true;
@@ -313,7 +323,7 @@ function renderHud() {
   if (last) {
     const rate = last.elapsedMs > 0 ? (last.tokens / last.elapsedMs) * 1000 : 0;
     elements.throughput.textContent =
-      `Generation: ${rate.toFixed(1)} tokens/s (last line) · queue ${state.outstanding}`;
+      `Generation: ${rate.toFixed(1)} tokens/s (last line) · queue ${state.dialogue?.stats().pending ?? state.outstanding}`;
   }
 }
 

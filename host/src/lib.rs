@@ -15,7 +15,10 @@
 //! [`error::HostError::code`] or [`banter_protocol::ErrorCode::as_str`].
 
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod connection;
 mod dialogue;

@@ -155,6 +155,28 @@ describe('runtime', () => {
     assert.equal(result.stats.workerAlive, true);
   });
 
+  test('no long task on the page while lines stream', { timeout: 60_000 }, async (t) => {
+    const result = await session.page.evaluate(async (heard) => {
+      const longTasks = [];
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) longTasks.push(entry.duration);
+      });
+      observer.observe({ type: 'longtask' });
+      let deltas = 0;
+      for (let seed = 0; seed < 20; seed += 1) {
+        await window.dialogue.say({ heard, seed, onToken: () => { deltas += 1; } });
+      }
+      // Long-task entries are delivered after the task; give them a turn.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      observer.disconnect();
+      return { longTasks, deltas };
+    }, HEARD);
+
+    t.diagnostic(`${result.deltas} deltas over 20 lines; long tasks on the page: ${JSON.stringify(result.longTasks)}`);
+    assert.ok(result.deltas > 20, `only ${result.deltas} deltas`);
+    assert.deepEqual(result.longTasks, [], 'the page had tasks over 50 ms while banter generated');
+  });
+
   test('wasm memory stays flat over many requests', { timeout: 180_000 }, async (t) => {
     const run = (count, firstSeed) =>
       session.page.evaluate(async ({ heard, count, firstSeed }) => {

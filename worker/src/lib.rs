@@ -9,7 +9,10 @@
 //!   bundle, creates the ONNX Runtime Web session through `ort-web`, and runs the engine.
 
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod bundle;
 pub mod engine;

@@ -33,8 +33,8 @@ pub trait LanguageModel {
     ) -> Result<Candidates, WorkerError>;
 }
 
-/// Runs the session with the given options: synchronously natively; asynchronously in the
-/// browser, followed by copying the outputs back from onnxruntime-web.
+/// Runs the session with the given options: synchronously natively, asynchronously in the
+/// browser. In the browser the outputs stay in onnxruntime-web until each is synced.
 macro_rules! run {
     ($session:expr, $inputs:expr, $options:expr) => {{
         #[cfg(not(target_arch = "wasm32"))]
@@ -42,16 +42,10 @@ macro_rules! run {
             .run_with_options($inputs, $options)
             .map_err(inference_error)?;
         #[cfg(target_arch = "wasm32")]
-        let outputs = {
-            let mut outputs = $session
-                .run_async($inputs, $options)
-                .await
-                .map_err(inference_error)?;
-            ort_web::sync_outputs(&mut outputs)
-                .await
-                .map_err(inference_error)?;
-            outputs
-        };
+        let outputs = $session
+            .run_async($inputs, $options)
+            .await
+            .map_err(inference_error)?;
         outputs
     }};
 }

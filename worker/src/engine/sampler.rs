@@ -1,12 +1,12 @@
 //! Top-k sampling with temperature, from a PRNG owned by the sampler.
 //!
 //! One step, given the logits of the last position:
-//! 1. Keep the `top_k` largest logits. Ties are broken by the lower token id, so the
-//!    candidate list is a pure function of the logits. The KV-cache graph does this step
-//!    itself (ONNX `TopK` orders ties the same way); [`Candidates::top_k`] does it for
-//!    models that return all logits.
-//! 2. Weigh each candidate `i` by `exp((logit_i - logit_max) / temperature)`, computed in
-//!    f64 from the f32 logits, and normalise the weights to probabilities.
+//! 1. Take the `top_k` + [`CANDIDATE_MARGIN`] largest logits (the KV-cache graph's `TopK`
+//!    does this; [`Candidates::top_k`] does it for models that return all logits), round
+//!    each to a multiple of `1 / LOGIT_GRID`, order them by rounded logit, descending, then
+//!    by lower token id, and keep the first `top_k`.
+//! 2. Weigh each candidate `i` by `exp((r_i - r_max) / temperature)` on the rounded
+//!    logits, in f64, and normalise the weights to probabilities.
 //! 3. Draw `u` in [0, 1) as the top 53 bits of one `next_u64` of ChaCha8
 //!    (`rand_chacha::ChaCha8Rng::seed_from_u64(seed)`, rand_core 0.9), times 2^-53.
 //! 4. Return the first candidate, in descending logit order, whose cumulative
