@@ -1,12 +1,14 @@
 //! One worker and the requests in flight to it: spawning, routing replies, and noticing
 //! a worker that died.
 //!
-//! gloo-worker's bridge reports nothing when its worker fails, so three things watch it:
-//! - the `Worker` object's `error` event (an uncaught exception or a wasm trap such as a
-//!   panic), taken from the `Worker` constructor while gloo-worker calls it;
+//! gloo-worker's bridge reports nothing when its worker fails, so four things watch it:
+//! - the `Worker` object's `error` event (an uncaught exception, or a wasm trap such as a
+//!   panic or a failed memory allocation), taken from the `Worker` constructor while
+//!   gloo-worker calls it;
+//! - [`Connection::kill`], which terminates the worker and reports it dead at once;
 //! - a watchdog that, while requests are in flight, pings the worker every
-//!   [`WATCHDOG_TICK_MS`] and declares it dead when a ping stays unanswered for two ticks
-//!   after [`PING_TIMEOUT_MS`], which catches a terminated or hung worker;
+//!   [`WATCHDOG_TICK_MS`] and declares it hung when a ping stays unanswered for
+//!   [`PING_TIMEOUT_MS`] of ticks that ran on time;
 //! - the start timeout, for a worker that never reports it has loaded.
 //!
 //! A dead worker is terminated, every pending request rejects with `worker_crashed`, and
@@ -35,11 +37,16 @@ use crate::urls::SiteUrls;
 /// Period of the watchdog while requests are in flight.
 const WATCHDOG_TICK_MS: u32 = 150;
 
-/// Age after which an unanswered ping counts as missed. The worker answers pings between
-/// model steps, which take a few milliseconds for TinyStories-sized models, so only a dead
-/// or hung worker misses one; with [`WATCHDOG_TICK_MS`] a death is noticed within about
-/// 0.8 s.
-const PING_TIMEOUT_MS: f64 = 450.0;
+/// Age after which an unanswered ping means a hung worker. The worker answers pings between
+/// model steps, which take a few milliseconds for TinyStories-sized models. The margin is
+/// wide because the pong is handled on the page's main thread, which a busy page (software
+/// WebGL in headless Chromium takes over 100 ms a frame) can keep from reading it for a
+/// while. Crashes and terminations are reported at once by the other watchers.
+const PING_TIMEOUT_MS: f64 = 2000.0;
+
+/// A tick that comes later than this after the previous one means the page's main thread
+/// was blocked, so the ping's age says nothing about the worker and is restarted.
+const LATE_TICK_MS: f64 = 3.0 * WATCHDOG_TICK_MS as f64;
 
 // gloo-worker creates the `Worker` inside its spawner and keeps it private. These two
 // functions swap the global constructor for one that records the instance, around that
@@ -143,8 +150,10 @@ pub struct Connection {
     starting: Cell<bool>,
     pending: RefCell<HashMap<RequestId, Pending>>,
     next_id: Cell<RequestId>,
-    /// The ping in flight: its id, when it was sent, and whether a tick already found it late.
-    ping: Cell<Option<(RequestId, f64, bool)>>,
+    /// The ping in flight: its id, and how long it has waited in ticks that ran on time.
+    ping: Cell<Option<(RequestId, f64)>>,
+    /// When the watchdog last ran.
+    last_tick: Cell<f64>,
     /// The model of the last successful start.
     pub model: RefCell<Option<ModelInfo>>,
     /// Counters for `Dialogue.stats()`.
@@ -163,6 +172,7 @@ impl Connection {
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(1),
             ping: Cell::new(None),
+            last_tick: Cell::new(0.0),
             model: RefCell::new(None),
             stats: RefCell::new(Stats::default()),
             closed: Cell::new(false),
@@ -362,7 +372,7 @@ impl Connection {
 
         match message.reply {
             Reply::Pong => {
-                if matches!(self.ping.get(), Some((id, _, _)) if id == message.id) {
+                if matches!(self.ping.get(), Some((id, _)) if id == message.id) {
                     self.ping.set(None);
                 }
             }
@@ -406,33 +416,38 @@ impl Connection {
         }
     }
 
-    /// Pings the worker while requests are in flight and declares it dead when a ping
-    /// goes unanswered for too long.
+    /// Pings the worker while requests are in flight and declares it hung when a ping
+    /// goes unanswered for [`PING_TIMEOUT_MS`].
     fn watchdog_tick(&self) {
+        let now = now_ms();
+        let since_last_tick = now - self.last_tick.replace(now);
         if self.starting.get() || !self.is_live() || self.pending.borrow().is_empty() {
             self.ping.set(None);
             return;
         }
-        let now = now_ms();
+
         match self.ping.get() {
             None => {
                 let id = self.take_id();
-                self.ping.set(Some((id, now, false)));
+                self.ping.set(Some((id, 0.0)));
                 self.send_control(id, Request::Ping);
             }
-            Some((id, sent, late)) if now - sent > PING_TIMEOUT_MS => {
-                // The first late tick only marks the ping, so that replies queued behind a
-                // long task on this thread still get a turn before the verdict.
-                if late {
+            Some((id, waited)) => {
+                // Only ticks that ran on time count: after a long task on this thread the
+                // pong may be queued but not yet read.
+                let waited = if since_last_tick > LATE_TICK_MS {
+                    waited
+                } else {
+                    waited + since_last_tick
+                };
+                if waited > PING_TIMEOUT_MS {
                     self.worker_died(format!(
-                        "the worker did not answer a ping for {:.0} ms",
-                        now - sent
+                        "the worker did not answer a ping for {waited:.0} ms"
                     ));
                 } else {
-                    self.ping.set(Some((id, sent, true)));
+                    self.ping.set(Some((id, waited)));
                 }
             }
-            Some(_) => {}
         }
     }
 
@@ -473,13 +488,10 @@ impl Connection {
         }
     }
 
-    /// Terminates the worker as a crash would, for tests of crash recovery.
+    /// Terminates the worker as a crash would, for tests of crash recovery: pending
+    /// requests reject with `worker_crashed` at once.
     pub fn kill(&self) {
-        if let Some(live) = self.live.borrow().as_ref() {
-            if let Some(worker) = &live.worker {
-                worker.terminate();
-            }
-        }
+        self.worker_died("the worker was terminated".to_owned());
     }
 
     /// Stops the worker for good; pending requests reject with `closed`.

@@ -135,18 +135,26 @@ describe('runtime', () => {
       const reference = await window.outcome(window.dialogue.say({ heard, seed: 41 }));
       const before = window.dialogue.stats();
 
-      const pending = [41, 42, 43].map((seed) => window.outcome(window.dialogue.say({ heard, seed, maxNewTokens: 256 })));
+      // Kill the worker once the first request streams, so all three are in flight.
+      let streaming;
+      const firstToken = new Promise((resolve) => { streaming = resolve; });
+      const pending = [41, 42, 43].map((seed) =>
+        window.outcome(window.dialogue.say({ heard, seed, maxNewTokens: 256, onToken: () => streaming() })),
+      );
+      await firstToken;
+      const inFlight = window.dialogue.stats().pending;
       const killedAt = performance.now();
       window.dialogue.terminateWorker();
       const outcomes = await Promise.all(pending);
       const rejectedAfterMs = performance.now() - killedAt;
 
       const recovered = await window.outcome(window.dialogue.say({ heard, seed: 41 }));
-      return { reference, before, outcomes, rejectedAfterMs, recovered, stats: window.dialogue.stats() };
+      return { reference, before, inFlight, outcomes, rejectedAfterMs, recovered, stats: window.dialogue.stats() };
     }, HEARD);
 
+    assert.equal(result.inFlight, 3, 'requests in flight when the worker was killed');
     for (const outcome of result.outcomes) {
-      assert.equal(outcome.code, 'worker_crashed', JSON.stringify(outcome));
+      assert.equal(outcome.code, 'worker_crashed', JSON.stringify(outcome).slice(0, 200));
     }
     assert.ok(result.rejectedAfterMs <= 1000, `pending calls rejected after ${result.rejectedAfterMs.toFixed(0)} ms`);
     assert.deepEqual(result.recovered, result.reference);

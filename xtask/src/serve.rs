@@ -1,15 +1,28 @@
 //! A static file server for the built site, bound to 127.0.0.1 only.
+//!
+//! One thread per connection and one request per connection (`Connection: close`): simple
+//! enough to reason about, and fast enough for a site of a few dozen files. GET and HEAD
+//! only.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tiny_http::{Header, Response, StatusCode};
+/// Time a client may take to send its request line and headers.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest request head (request line and headers) read, in bytes.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// A running server.
 pub struct Server {
-    server: Arc<tiny_http::Server>,
     url: String,
+    address: SocketAddr,
+    stopping: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
@@ -27,30 +40,35 @@ impl Server {
         port: u16,
         mounts: Vec<(String, PathBuf)>,
     ) -> Result<Server, String> {
-        let server = tiny_http::Server::http(("127.0.0.1", port))
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .map_err(|error| format!("could not listen on 127.0.0.1:{port}: {error}"))?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|address| address.port())
-            .unwrap_or(port);
-        let server = Arc::new(server);
-        let url = format!("http://127.0.0.1:{port}/");
+        let address = listener
+            .local_addr()
+            .map_err(|error| format!("could not read the listening address: {error}"))?;
+        let url = format!("http://127.0.0.1:{}/", address.port());
 
         let roots = Arc::new(Roots {
             site: root.to_path_buf(),
             mounts,
         });
-        let listener = server.clone();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop_flag = stopping.clone();
         let thread = std::thread::spawn(move || {
-            for request in listener.incoming_requests() {
+            for stream in listener.incoming() {
+                if stop_flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else {
+                    continue;
+                };
                 let roots = roots.clone();
-                std::thread::spawn(move || respond(&roots, request));
+                std::thread::spawn(move || serve_connection(&roots, stream));
             }
         });
         Ok(Server {
-            server,
             url,
+            address,
+            stopping,
             thread,
         })
     }
@@ -65,9 +83,11 @@ impl Server {
         let _ = self.thread.join();
     }
 
-    /// Stops accepting requests and waits for the listener thread.
+    /// Stops accepting connections and waits for the listener thread.
     pub fn stop(self) {
-        self.server.unblock();
+        self.stopping.store(true, Ordering::SeqCst);
+        // The listener blocks in accept(); one more connection wakes it to see the flag.
+        let _ = TcpStream::connect(self.address);
         let _ = self.thread.join();
     }
 }
@@ -94,32 +114,106 @@ impl Roots {
     }
 }
 
-fn respond(roots: &Roots, request: tiny_http::Request) {
-    let path = request
-        .url()
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("/")
-        .to_owned();
-    let response = match roots.resolve(&path) {
-        Some(file) => match std::fs::File::open(&file) {
-            Ok(handle) => {
-                let mut response = Response::from_file(handle);
-                for (name, value) in [
-                    ("Content-Type", content_type(&file)),
-                    ("Cache-Control", "no-cache"),
-                ] {
-                    if let Ok(header) = Header::from_bytes(name, value) {
-                        response.add_header(header);
-                    }
-                }
-                response.boxed()
-            }
-            Err(_) => not_found(),
-        },
-        None => not_found(),
+/// Reads one request from `stream`, answers it and closes the connection.
+fn serve_connection(roots: &Roots, stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let Ok(reader_stream) = stream.try_clone() else {
+        return;
     };
-    let _ = request.respond(response);
+    let mut reader = BufReader::new(reader_stream);
+
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Skip the headers: nothing in them changes the response.
+    let mut head_bytes = request_line.len();
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => head_bytes += read,
+        }
+        if header == "\r\n" || header == "\n" {
+            break;
+        }
+        if head_bytes > MAX_HEAD_BYTES {
+            let _ = write_response(
+                &stream,
+                "431 Request Header Fields Too Large",
+                "text/plain; charset=utf-8",
+                None,
+                b"request head too large\n",
+            );
+            return;
+        }
+    }
+
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("/");
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+
+    let result = match (method, roots.resolve(path)) {
+        ("GET" | "HEAD", Some(file)) => match std::fs::read(&file) {
+            Ok(body) => {
+                let body = if method == "HEAD" {
+                    None
+                } else {
+                    Some(body.as_slice())
+                };
+                let length = std::fs::metadata(&file).map(|meta| meta.len()).unwrap_or(0);
+                write_response(
+                    &stream,
+                    "200 OK",
+                    content_type(&file),
+                    Some(length),
+                    body.unwrap_or(&[]),
+                )
+            }
+            Err(_) => write_response(
+                &stream,
+                "404 Not Found",
+                "text/plain; charset=utf-8",
+                None,
+                b"not found\n",
+            ),
+        },
+        ("GET" | "HEAD", None) => write_response(
+            &stream,
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            None,
+            b"not found\n",
+        ),
+        _ => write_response(
+            &stream,
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            None,
+            b"only GET and HEAD\n",
+        ),
+    };
+    let _ = result;
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Writes a response with `Connection: close`. `length` overrides the Content-Length of
+/// `body`, for HEAD responses that send no body.
+fn write_response(
+    mut stream: &TcpStream,
+    status: &str,
+    content_type: &str,
+    length: Option<u64>,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let length = length.unwrap_or(body.len() as u64);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
 }
 
 /// Maps a URL path to a file under `root`; `None` for anything outside it or missing.
@@ -169,12 +263,6 @@ fn content_type(file: &Path) -> &'static str {
         "ts" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
-}
-
-fn not_found() -> tiny_http::ResponseBox {
-    Response::from_string("not found\n")
-        .with_status_code(StatusCode(404))
-        .boxed()
 }
 
 #[cfg(test)]
