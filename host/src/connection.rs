@@ -37,7 +37,7 @@ use crate::urls::SiteUrls;
 /// Period of the watchdog while requests are in flight.
 const WATCHDOG_TICK_MS: u32 = 150;
 
-/// Age after which an unanswered ping means a hung worker. The worker answers pings between
+/// Age after which an unanswered ping means a hung worker. The worker replies to pings between
 /// model steps, which take a few milliseconds for TinyStories-sized models. The margin is
 /// wide because the pong is handled on the page's main thread, which a busy page (software
 /// WebGL in headless Chromium takes over 100 ms a frame) can keep from reading it for a
@@ -45,7 +45,7 @@ const WATCHDOG_TICK_MS: u32 = 150;
 const PING_TIMEOUT_MS: f64 = 2000.0;
 
 /// A tick that comes later than this after the previous one means the page's main thread
-/// was blocked, so the ping's age says nothing about the worker and is restarted.
+/// was blocked, so that tick's wait is not counted against the worker.
 const LATE_TICK_MS: f64 = 3.0 * WATCHDOG_TICK_MS as f64;
 
 // gloo-worker creates the `Worker` inside its spawner and keeps it private. These two
