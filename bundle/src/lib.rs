@@ -251,7 +251,7 @@ pub enum BundleError {
     /// A layout or weight format name is not one of the known names.
     #[error("{value:?} is not a known {kind}; expected one of: {expected}")]
     UnknownName {
-        /// What was being parsed, e.g. `layout`.
+        /// Kind of name being parsed, e.g. `layout`.
         kind: &'static str,
         /// The name given.
         value: String,

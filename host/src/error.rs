@@ -1,4 +1,4 @@
-//! Errors as JavaScript sees them: `Error` objects with a stable string `code`.
+//! Errors as JavaScript receives them: `Error` objects with a stable string `code`.
 
 use banter_protocol::WireError;
 use wasm_bindgen::JsValue;
@@ -9,7 +9,7 @@ pub enum HostError {
     /// An option passed by JavaScript has the wrong type or value.
     #[error("{0}")]
     InvalidRequest(String),
-    /// The worker did not answer the start request in time.
+    /// The worker sent no reply to the start request in time.
     #[error("the worker did not start within {timeout_ms} ms; check that {worker_url} and the onnxruntime-web files under {ort_url} are served")]
     StartTimeout {
         /// The timeout that passed.
@@ -27,10 +27,10 @@ pub enum HostError {
         /// The worker's error message.
         reason: String,
     },
-    /// The worker died or stopped answering after it started.
+    /// The worker died or stopped responding after it started.
     #[error("the worker stopped ({reason}); the next request starts a new one")]
     WorkerCrashed {
-        /// What showed that it died.
+        /// The evidence of its death, e.g. an error event's message.
         reason: String,
     },
     /// The caller's `AbortSignal` was aborted before the request was sent.
@@ -47,7 +47,7 @@ pub enum HostError {
     /// The dialogue was closed before the request ended.
     #[error("the dialogue is closed; start a new one")]
     Closed,
-    /// The worker answered with something that is not a valid reply.
+    /// The worker sent something that is not a valid reply.
     #[error("the worker sent an unexpected reply: {0}")]
     BadReply(String),
     /// The worker answered with an error.
@@ -56,7 +56,7 @@ pub enum HostError {
 }
 
 impl HostError {
-    /// The stable code exposed as `error.code`.
+    /// Returns the stable code exposed as `error.code`.
     pub fn code(&self) -> &'static str {
         match self {
             HostError::InvalidRequest(_) => "invalid_request",

@@ -43,7 +43,7 @@ pub enum Request {
     /// reply of its own: the cancelled request ends with an [`ErrorCode::Cancelled`] error,
     /// or with its normal reply if it finished first. An unknown id is ignored.
     Cancel,
-    /// Ask for a [`Reply::Pong`], answered at once, even while a line is being generated.
+    /// Ask for a [`Reply::Pong`], which the worker sends at once, even while a line is being generated.
     /// The host uses it to notice a worker that stopped responding.
     Ping,
 }
@@ -94,7 +94,7 @@ pub enum Reply {
     /// The next piece of a line being generated; not terminal. The pieces of one request
     /// concatenate to the text of its [`Reply::Line`].
     Token(TokenDelta),
-    /// The answer to [`Request::Ping`]; not terminal.
+    /// The reply to [`Request::Ping`]; not terminal.
     Pong,
     /// Loading progress of a start request; not terminal.
     Progress(Progress),

@@ -44,7 +44,7 @@ export const PROBE_PATH = '__e2e_probe__.txt';
 // A module worker script that tries eval(), which the site's CSP forbids: the
 // control for the recording of CSP violations inside workers.
 export const EVAL_WORKER_PATH = '__e2e_eval_worker__.js';
-// A module worker script that loads without error and never answers: the host's
+// A module worker script that loads without error and never replies: the host's
 // start timeout is the only way to notice it.
 export const IDLE_WORKER_PATH = '__e2e_idle_worker__.js';
 // Where the session's CSP sends violation reports (report-uri), so violations

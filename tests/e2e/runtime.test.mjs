@@ -93,7 +93,8 @@ describe('runtime', () => {
 
     assert.equal(result.cancelled.code, 'cancelled');
     assert.equal(result.cancelled.name, 'AbortError');
-    assert.ok(result.deltas >= 2 && result.deltas <= 4, `${result.deltas} deltas arrived around the cancel`);
+    assert.ok(result.deltas >= 2, `only ${result.deltas} deltas arrived before the cancel`);
+    assert.ok(result.deltas <= 4, `${result.deltas} deltas arrived after the cancel`);
     assert.deepEqual(result.after, result.reference);
   });
 

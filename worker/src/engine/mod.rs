@@ -150,7 +150,7 @@ impl<M: LanguageModel> Engine<M> {
     }
 
     /// Generates the spoken line for `request`, streaming it to `observer` and stopping
-    /// with [`WorkerError::Cancelled`] when the observer asks to.
+    /// with [`WorkerError::Cancelled`] when the observer reports a cancel.
     pub async fn say_observed(
         &mut self,
         request: &SayRequest,
