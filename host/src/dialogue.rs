@@ -55,7 +55,11 @@ export interface SayOptions {
   temperature?: number;
   /** Limit on generated tokens, 1 to 256; default 60. */
   maxNewTokens?: number;
-  /** Called with each new piece of the line; the pieces concatenate to `text`. */
+  /**
+   * Called with each new piece of the line; the pieces concatenate to `text`. The first
+   * piece comes as soon as it is generated, later ones at most every 16 ms, so a piece
+   * may hold several tokens.
+   */
   onToken?: (delta: string) => void;
   /** Cancels the request: the Promise rejects with code `cancelled`. */
   signal?: AbortSignal;

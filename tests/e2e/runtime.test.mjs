@@ -45,13 +45,22 @@ describe('runtime', () => {
         seed: 3,
         onToken: (delta) => events.push({ delta, at: performance.now() }),
       });
-      return { deltas: events.map((event) => event.delta), text: line.text, firstAt: events[0]?.at, resolvedAt: performance.now() };
+      return {
+        deltas: events.map((event) => event.delta),
+        text: line.text,
+        elapsedMs: line.elapsedMs,
+        firstAt: events[0]?.at,
+        resolvedAt: performance.now(),
+      };
     }, HEARD);
 
     assert.notEqual(result.text, '', 'the line is empty');
     assert.ok(result.deltas.length > 1, `only ${result.deltas.length} deltas`);
     assert.equal(result.deltas.join(''), result.text);
     assert.ok(result.firstAt < result.resolvedAt, 'the first delta arrived after the line');
+    // The worker sends the first piece at once, then at most one per 16 ms, then the rest.
+    const maxDeltas = Math.ceil(result.elapsedMs / 16) + 2;
+    assert.ok(result.deltas.length <= maxDeltas, `${result.deltas.length} deltas in ${result.elapsedMs} ms; at most ${maxDeltas} expected`);
   });
 
   test('back-to-back requests match running alone', { timeout: 60_000 }, async () => {

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: times the graph layouts on native ONNX Runtime and in headless
-//! Chromium, and banter's whole path in Chromium.
+//! Chromium, banter's whole path in Chromium, and onnxruntime-web on one thread against
+//! two.
 //!
 //! The extra bundles are exported from the site's checkpoint into `target/bench/<name>/`
 //! and served under `/bench/` beside the site only while the benchmark runs, so the site
@@ -77,12 +78,15 @@ pub fn run_task(args: &[String], usage: &str) -> TaskResult {
         0,
         vec![(MOUNT.to_owned(), bench.clone())],
     )?;
-    let result = run(command("node", &["tests/bench/graphs.mjs"])
-        .current_dir(root())
-        .env("BANTER_SITE_URL", server.url())
-        .env("BANTER_CHROMIUM", &chromium)
-        .env("BANTER_BENCH_ROUNDS", rounds.to_string())
-        .env("BANTER_BENCH_NATIVE", &native_json));
+    let script = |name: &str| {
+        run(command("node", &[name])
+            .current_dir(root())
+            .env("BANTER_SITE_URL", server.url())
+            .env("BANTER_CHROMIUM", &chromium)
+            .env("BANTER_BENCH_ROUNDS", rounds.to_string())
+            .env("BANTER_BENCH_NATIVE", &native_json))
+    };
+    let result = script("tests/bench/graphs.mjs").and_then(|()| script("tests/bench/threads.mjs"));
     server.stop();
     result
 }

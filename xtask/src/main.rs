@@ -25,9 +25,10 @@ tasks:
                   end-to-end tests in headless Chromium
   bench           build the site, export the benchmark's extra bundles into
                   target/bench/, and time decoding steps and 60-token lines of each graph
-                  layout on native ONNX Runtime and in headless Chromium, and banter's
-                  whole path (Dialogue.say) in Chromium
-      --rounds N  lines per variant (default 8)
+                  layout on native ONNX Runtime and in headless Chromium, banter's
+                  whole path (Dialogue.say) in Chromium, and onnxruntime-web on one
+                  thread against two
+      --rounds N  timed lines per variant (default 8)
   fuzz            run each fuzz target of banter-protocol (cargo fuzz, nightly) and fail
                   on any crash
       --seconds N time per target (default 60)

@@ -32,6 +32,13 @@ use yield_now::yield_now;
 /// Name of the onnxruntime-web entry script (the CPU-only ES module build).
 const ORT_SCRIPT: &str = "ort.wasm.min.mjs";
 
+/// Streamed text of a request is sent at most once per this many milliseconds, except
+/// for its first piece, which goes out at once, and the rest, which goes out just before
+/// the line. A message per token would cost the worker time on every step and wake the
+/// page's main thread as often, while the page shows text at most once per frame; pieces
+/// that arrive within one 60 Hz frame are therefore sent together.
+pub const STREAM_INTERVAL_MS: f64 = 16.0;
+
 /// Requests that may wait behind the running one; a request beyond them is rejected with
 /// [`ErrorCode::Busy`]. The show asks for a few lines at a time, so 32 leaves ample room
 /// while bounding the memory a runaway caller can pin.
@@ -176,6 +183,8 @@ async fn drain(shared: Rc<Shared>, scope: WorkerScope<BanterWorker>) {
             scope: &scope,
             handler,
             id: message.id,
+            unsent: String::new(),
+            last_sent_ms: None,
         };
         let result = match &message.request {
             Request::Start(start) => load(&shared, start, &mut link).await.map(Reply::Ready),
@@ -185,6 +194,10 @@ async fn drain(shared: Rc<Shared>, scope: WorkerScope<BanterWorker>) {
             )),
         };
         shared.running.set(None);
+        // The last streamed text goes out before the line, so the pieces arrive complete.
+        if result.is_ok() {
+            link.send_unsent();
+        }
 
         let terminal = result.unwrap_or_else(|error| {
             if error.code() != ErrorCode::Cancelled {
@@ -205,6 +218,10 @@ struct HostLink<'a> {
     scope: &'a WorkerScope<BanterWorker>,
     handler: HandlerId,
     id: RequestId,
+    /// Streamed text not sent yet (see [`STREAM_INTERVAL_MS`]).
+    unsent: String,
+    /// When streamed text was last sent, from [`now_ms`].
+    last_sent_ms: Option<f64>,
 }
 
 impl HostLink<'_> {
@@ -220,18 +237,32 @@ impl HostLink<'_> {
             }),
         );
     }
-}
 
-impl Observer for HostLink<'_> {
-    fn on_delta(&mut self, delta: &str) {
+    /// Sends the streamed text held back so far, if any.
+    fn send_unsent(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let delta = std::mem::take(&mut self.unsent);
         reply(
             self.scope,
             self.handler,
             self.id,
-            Reply::Token(TokenDelta {
-                delta: delta.to_owned(),
-            }),
+            Reply::Token(TokenDelta { delta }),
         );
+        self.last_sent_ms = Some(now_ms());
+    }
+}
+
+impl Observer for HostLink<'_> {
+    fn on_delta(&mut self, delta: &str) {
+        self.unsent.push_str(delta);
+        let due = self
+            .last_sent_ms
+            .is_none_or(|last| now_ms() - last >= STREAM_INTERVAL_MS);
+        if due {
+            self.send_unsent();
+        }
     }
 
     async fn cancelled(&mut self) -> bool {
