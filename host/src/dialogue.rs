@@ -80,6 +80,12 @@ export interface SpokenLine {
   stopReason: "sentence" | "end_of_text" | "max_tokens";
   /** Milliseconds the worker spent on the request. */
   elapsedMs: number;
+  /**
+   * The part of `elapsedMs` spent in the model's runs: the prefill and the decoding
+   * steps, onnxruntime-web's bindings included. The rest went to tokenizing, sampling,
+   * streaming and letting the worker's event loop run between steps.
+   */
+  modelMs: number;
 }
 
 /** The loaded model. */
@@ -319,6 +325,7 @@ fn line_to_js(id: u32, line: &Line) -> JsValue {
     set(&object, "promptTokens", line.prompt_tokens);
     set(&object, "stopReason", line.stop_reason.as_str());
     set(&object, "elapsedMs", line.elapsed_ms);
+    set(&object, "modelMs", line.model_ms);
     object.into()
 }
 

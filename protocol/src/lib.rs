@@ -54,7 +54,7 @@ pub use messages::{
 };
 
 /// Version of the wire format. Bump it on any change to the encoding of the message types.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest encoded message, in bytes, that [`encode`] writes and [`decode`] reads.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;

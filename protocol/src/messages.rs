@@ -175,6 +175,9 @@ pub struct Line {
     pub stop_reason: StopReason,
     /// Milliseconds the worker spent on this request, from tokenization to the cut line.
     pub elapsed_ms: f64,
+    /// Milliseconds of `elapsed_ms` spent in the model's runs (the prefill and every
+    /// decoding step), from the call into ONNX Runtime to the copied-out candidates.
+    pub model_ms: f64,
 }
 
 /// Why generation stopped.

@@ -41,6 +41,7 @@ fn line(text: String, token_ids: Vec<u32>) -> FromWorker {
             prompt_tokens: 13,
             stop_reason: StopReason::Sentence,
             elapsed_ms: 80.0,
+            model_ms: 70.0,
         }),
     }
 }
@@ -303,6 +304,7 @@ fn messages_at_every_limit_fit() {
             prompt_tokens: u32::MAX,
             stop_reason: StopReason::MaxTokens,
             elapsed_ms: f64::MAX,
+            model_ms: f64::MAX,
         }),
         Reply::Error(WireError::new(
             ErrorCode::BadMessage,
@@ -378,8 +380,9 @@ fn decode_request_rejects_other_version() {
 fn decode_request_reads_version_of_unknown_layout() {
     // A start request of a later version whose fields after the version changed: here,
     // one u32 replaced the two URLs.
-    let bytes = [0x05, 0x00, 0x03, 0x2A];
-    assert_eq!(peek_handshake(&bytes), Some((5, 3)));
+    let later = PROTOCOL_VERSION + 1;
+    let bytes = [0x05, 0x00, later as u8, 0x2A];
+    assert_eq!(peek_handshake(&bytes), Some((5, later)));
     let rejection = decode_request(&bytes).unwrap_err();
     assert_eq!(rejection.id, 5);
     assert_eq!(rejection.error.code(), ErrorCode::ProtocolMismatch);

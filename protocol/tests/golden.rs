@@ -117,6 +117,7 @@ fn expected() -> BTreeMap<&'static str, Expected> {
                     prompt_tokens: 9,
                     stop_reason: StopReason::Sentence,
                     elapsed_ms: 80.0,
+                    model_ms: 70.0,
                 }),
             }),
         ),

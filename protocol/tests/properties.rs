@@ -105,15 +105,17 @@ fn reply() -> impl Strategy<Value = Reply> {
         any::<u32>(),
         stop_reason(),
         number_f64(),
+        number_f64(),
     )
         .prop_map(
-            |(text, token_ids, prompt_tokens, stop_reason, elapsed_ms)| {
+            |(text, token_ids, prompt_tokens, stop_reason, elapsed_ms, model_ms)| {
                 Reply::Line(Line {
                     text,
                     token_ids,
                     prompt_tokens,
                     stop_reason,
                     elapsed_ms,
+                    model_ms,
                 })
             },
         );

@@ -18,8 +18,8 @@
 // computes logits for every position, so `prototype` also pays the LM head for the whole
 // sequence each step. `prototype-last` re-runs banter's graph the same way, which
 // computes the head for the last position only. `banter-turn` is the `banter` loop with
-// one turn of the event loop before each step, as any loop that can be cancelled between
-// steps needs; the worker's engine takes such a turn too.
+// one turn of the event loop before each step. Any loop that a cancel must stop between
+// steps needs that turn, and the worker's engine takes it too.
 //
 // With BANTER_BENCH_NATIVE naming the JSON of model/examples/decode_bench.rs, the native
 // ONNX Runtime figures are printed beside the browser's.
@@ -34,9 +34,9 @@ import { fixed, machine, median, positiveInteger } from './report.mjs';
 
 const ROUNDS = positiveInteger('BANTER_BENCH_ROUNDS', 8);
 // Untimed lines per variant before the timed rounds. V8 compiles hot WebAssembly
-// functions with its optimizing tier only after they have run a while, and the worker has
-// its own instance of onnxruntime-web, which warms up separately from the page's: its
-// first few lines run up to 3× slower than later ones.
+// functions with its optimizing tier only after they have run a while. The worker has its
+// own instance of onnxruntime-web, which warms up apart from the page's, so the worker's
+// first few lines run markedly slower than later ones.
 const WARMUP_LINES = positiveInteger('BANTER_BENCH_WARMUP', 12);
 const HEARD = 'Where is the ball?';
 const PROMPT = `A man was asked "${HEARD}". He smiled and said, "`;
@@ -109,6 +109,7 @@ try {
       firstTokenMs: firstTokenAt - started,
       tokens: line.tokens,
       workerMs: line.elapsedMs,
+      modelMs: line.modelMs,
       stopReason: line.stopReason,
     };
   }, { heard: HEARD, seed, newTokens: NEW_TOKENS });
@@ -176,6 +177,8 @@ try {
   const perToken = (runs) => median(runs.map((run) => run.lineMs / run.tokens.length));
   const dialoguePerToken = median(dialogue.map((run) => run.lineMs / run.tokens));
   const dialogueWorkerPerToken = median(dialogue.map((run) => run.workerMs / run.tokens));
+  const dialogueModelPerToken = median(dialogue.map((run) => run.modelMs / run.tokens));
+  const dialogueOutsideModelPerToken = median(dialogue.map((run) => (run.workerMs - run.modelMs) / run.tokens));
   const bareBanterPerToken = perToken(results.banter);
   const turnBanterPerToken = perToken(results['banter-turn']);
   const prototypePerToken = perToken(results.prototype);
@@ -186,6 +189,7 @@ try {
   console.log(`  ms per token (median): page ${fixed(dialoguePerToken, 3)}, worker's elapsedMs ${fixed(dialogueWorkerPerToken, 3)}; bare banter loop ${fixed(bareBanterPerToken, 3)}, with an event-loop turn per step ${fixed(turnBanterPerToken, 3)}`);
   console.log(`  overhead of host → worker → engine over the bare banter loop, per token: ${fixed((dialoguePerToken / bareBanterPerToken - 1) * 100, 1)} % (target ≤ 10 %)`);
   console.log(`  the same over the bare loop with an event-loop turn per step: ${fixed((dialoguePerToken / turnBanterPerToken - 1) * 100, 1)} %`);
+  console.log(`  worker's time per token (medians): in the model's runs (modelMs) ${fixed(dialogueModelPerToken, 3)}, of which ${fixed(dialogueModelPerToken - bareBanterPerToken, 3)} above the bare loop; outside them ${fixed(dialogueOutsideModelPerToken, 3)}`);
   console.log(`  prototype / whole path, per token: ${fixed(prototypePerToken / dialoguePerToken)} (target ≥ 12)`);
   console.log(`  prototype-last / whole path, per token: ${fixed(perToken(results['prototype-last']) / dialoguePerToken)}`);
   console.log(`  conventional / whole path, per token: ${fixed(conventionalPerToken / dialoguePerToken)} (target ≥ 2)`);

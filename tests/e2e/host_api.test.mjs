@@ -83,6 +83,8 @@ describe('host API', () => {
     assert.ok(Number.isInteger(first.promptTokens), `promptTokens is ${first.promptTokens}`);
     assert.ok(first.promptTokens > 0, `promptTokens is ${first.promptTokens}`);
     assert.equal(typeof first.elapsedMs, 'number');
+    assert.ok(first.modelMs > 0, `modelMs is ${first.modelMs}`);
+    assert.ok(first.modelMs <= first.elapsedMs, `modelMs ${first.modelMs} exceeds elapsedMs ${first.elapsedMs}`);
 
     assert.equal(second.text, first.text);
     assert.deepEqual(second.tokenIds, first.tokenIds);

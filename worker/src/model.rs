@@ -31,6 +31,12 @@ pub trait LanguageModel {
         ids: &[u32],
         top_k: usize,
     ) -> Result<Candidates, WorkerError>;
+
+    /// Returns the milliseconds spent in [`Self::next_candidates`] since the last
+    /// [`Self::reset`], or 0 for a model that does not measure them.
+    fn run_ms(&self) -> f64 {
+        0.0
+    }
 }
 
 /// Runs the session with the given options: synchronously natively, asynchronously in the
@@ -80,6 +86,26 @@ struct KvCache {
 pub struct OrtModel {
     session: Session,
     cache: KvCache,
+    /// Milliseconds spent in steps since the last reset.
+    run_ms: f64,
+}
+
+/// Returns milliseconds from a monotonic clock: `performance.now()` in the browser, and
+/// the time since the first call natively.
+fn clock_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        crate::web::now_ms()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1e3
+    }
 }
 
 fn load_error(error: impl std::fmt::Display) -> WorkerError {
@@ -135,7 +161,11 @@ impl OrtModel {
                 .with_outputs(selector),
         };
 
-        Ok(OrtModel { session, cache })
+        Ok(OrtModel {
+            session,
+            cache,
+            run_ms: 0.0,
+        })
     }
 }
 
@@ -143,6 +173,7 @@ impl LanguageModel for OrtModel {
     fn reset(&mut self) {
         self.cache.present = None;
         self.cache.length = 0;
+        self.run_ms = 0.0;
     }
 
     async fn next_candidates(
@@ -150,7 +181,14 @@ impl LanguageModel for OrtModel {
         ids: &[u32],
         top_k: usize,
     ) -> Result<Candidates, WorkerError> {
-        step_with_cache(&mut self.session, &mut self.cache, ids, top_k).await
+        let started = clock_ms();
+        let candidates = step_with_cache(&mut self.session, &mut self.cache, ids, top_k).await;
+        self.run_ms += clock_ms() - started;
+        candidates
+    }
+
+    fn run_ms(&self) -> f64 {
+        self.run_ms
     }
 }
 

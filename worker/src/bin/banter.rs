@@ -108,7 +108,7 @@ options:
 
         println!("{}", line.text);
         eprintln!(
-        "model {} ({}), loaded in {:.1} ms; {} prompt tokens, {} new tokens in {:.1} ms ({:.2} ms per token), stop: {}",
+        "model {} ({}), loaded in {:.1} ms; {} prompt tokens, {} new tokens in {:.1} ms ({:.2} ms per token, {:.1} ms in the model), stop: {}",
         manifest.source.name,
         if manifest.source.standin { "stand-in weights" } else { "trained weights" },
         loaded.as_secs_f64() * 1e3,
@@ -116,6 +116,7 @@ options:
         line.token_ids.len(),
         elapsed.as_secs_f64() * 1e3,
         elapsed.as_secs_f64() * 1e3 / line.token_ids.len().max(1) as f64,
+        line.model_ms,
         line.stop_reason.as_str(),
     );
         Ok(())

@@ -94,6 +94,8 @@ pub struct Generated {
     pub prompt_tokens: usize,
     /// Why generation stopped.
     pub stop_reason: StopReason,
+    /// Milliseconds spent in the model's runs (see [`LanguageModel::run_ms`]).
+    pub model_ms: f64,
 }
 
 /// Hooks into a running request: streamed text and cancellation.
@@ -220,6 +222,7 @@ impl<M: LanguageModel> Engine<M> {
             token_ids: generated,
             prompt_tokens: prompt_ids.len(),
             stop_reason,
+            model_ms: self.model.run_ms(),
         })
     }
 

@@ -26,7 +26,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::Observer;
 use crate::{Engine, OrtModel, WorkerError};
-use fetch::{fetch_bytes, now_ms};
+use fetch::fetch_bytes;
+pub(crate) use fetch::now_ms;
 use yield_now::yield_now;
 
 /// Name of the onnxruntime-web entry script (the CPU-only ES module build).
@@ -349,6 +350,7 @@ async fn generate(
         prompt_tokens: generated.prompt_tokens as u32,
         stop_reason: generated.stop_reason,
         elapsed_ms: now_ms() - started,
+        model_ms: generated.model_ms,
     })
 }
 
