@@ -78,16 +78,20 @@ describe('runtime', () => {
     assert.notDeepEqual(result.alone[0].tokenIds, result.alone[1].tokenIds);
   });
 
-  test('cancel after two tokens, then a normal line', { timeout: 60_000 }, async () => {
+  test('cancel after two deltas, then a normal line', { timeout: 60_000 }, async () => {
     const result = await session.page.evaluate(async (heard) => {
       const reference = await window.outcome(window.dialogue.say({ heard, seed: 21 }));
 
+      // The cancelled request sets the longest line allowed, 256 tokens, and this seed
+      // reaches no sentence end. The worker sends a piece of text at most every 16 ms, so
+      // the second piece comes long before the line would end, even on a fast machine.
       const controller = new AbortController();
       let deltas = 0;
       const cancelled = await window.outcome(
         window.dialogue.say({
           heard,
           seed: 22,
+          maxNewTokens: 256,
           signal: controller.signal,
           onToken: () => {
             deltas += 1;
@@ -201,7 +205,7 @@ describe('runtime', () => {
         for (let i = 0; i < count; i += 1) {
           const seed = firstSeed + i;
           if (i % 3 === 2) {
-            // Every third request is cancelled after its first token.
+            // Every third request is cancelled at its first streamed piece.
             const controller = new AbortController();
             await window.outcome(
               window.dialogue.say({ heard, seed, signal: controller.signal, onToken: () => controller.abort() }),
