@@ -230,8 +230,8 @@ async fn step_with_cache(
             .remove(name)
             .ok_or_else(|| WorkerError::Inference(format!("the graph has no output {name:?}")))
     };
-    let mut values = take(names::TOP_VALUES)?;
-    let mut ids = take(names::TOP_IDS)?;
+    let values = take(names::TOP_VALUES)?;
+    let ids = take(names::TOP_IDS)?;
     let present = take(names::PRESENT)?;
 
     let expected_length = cache.length + count;
@@ -248,21 +248,9 @@ async fn step_with_cache(
     cache.present = Some(present);
     cache.length = expected_length;
 
-    // In the browser, only the k candidates are copied out of onnxruntime-web.
-    #[cfg(target_arch = "wasm32")]
-    {
-        use ort_web::{SyncDirection, ValueExt};
-        values
-            .sync(SyncDirection::Rust)
-            .await
-            .map_err(inference_error)?;
-        ids.sync(SyncDirection::Rust)
-            .await
-            .map_err(inference_error)?;
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = (&mut values, &mut ids);
-
+    // In the browser, only the k candidates are copied out of onnxruntime-web. ort-web
+    // 0.5 copies a CPU output into wasm memory synchronously on its first extraction, so
+    // no awaited `ValueExt::sync` is needed.
     let (_, values) = values
         .try_extract_tensor::<f32>()
         .map_err(inference_error)?;
