@@ -30,20 +30,9 @@ import { encode } from 'gpt-3-encoder';
 
 import { openSession } from '../e2e/browser.mjs';
 import { setUpGraphs } from './page_loops.mjs';
-import { fixed, machine, median, positiveInteger } from './report.mjs';
-
-const ROUNDS = positiveInteger('BANTER_BENCH_ROUNDS', 8);
-// Untimed lines per variant before the timed rounds. V8 compiles hot WebAssembly
-// functions with its optimizing tier only after they have run a while. The worker has its
-// own instance of onnxruntime-web, which warms up apart from the page's, so the worker's
-// first few lines run markedly slower than later ones.
-const WARMUP_LINES = positiveInteger('BANTER_BENCH_WARMUP', 12);
-const HEARD = 'Where is the ball?';
-const PROMPT = `A man was asked "${HEARD}". He smiled and said, "`;
-// New tokens per line: the prefill gives the first, each decoding step one more, so a line
-// is one prefill and NEW_TOKENS - 1 decoding steps, as in the worker's engine.
-const NEW_TOKENS = 60;
-const TOP_K = 40;
+import {
+  HEARD, NEW_TOKENS, PROMPT, ROUNDS, TOP_K, WARMUP_LINES, fixed, machine, median,
+} from './report.mjs';
 
 // Graph variants: bundle folder on the site, and how the loop feeds the graph.
 const VARIANTS = [

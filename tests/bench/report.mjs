@@ -1,10 +1,28 @@
-// Helpers shared by the benchmark scripts: settings from the environment and the figures
+// Settings and helpers shared by the benchmark scripts: the line every benchmark decodes,
+// the round counts from the environment, and the figures
 // they print.
 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 
 import { CHROMIUM_PATH } from '../e2e/browser.mjs';
+
+/** Timed lines per variant (`BANTER_BENCH_ROUNDS`). */
+export const ROUNDS = positiveInteger('BANTER_BENCH_ROUNDS', 8);
+// Untimed lines per variant before the timed rounds. V8 compiles hot WebAssembly
+// functions with its optimizing tier only after they have run a while. The worker has its
+// own instance of onnxruntime-web, which warms up apart from the page's, so the worker's
+// first few lines run markedly slower than later ones.
+export const WARMUP_LINES = positiveInteger('BANTER_BENCH_WARMUP', 12);
+/** What the character heard in every benchmark line. */
+export const HEARD = 'Where is the ball?';
+/** The show's prompt around `HEARD`. */
+export const PROMPT = `A man was asked "${HEARD}". He smiled and said, "`;
+// New tokens per line: the prefill gives the first, each decoding step one more, so a line
+// is one prefill and NEW_TOKENS - 1 decoding steps, as in the worker's engine.
+export const NEW_TOKENS = 60;
+/** Candidates per step, as the show's default top-k. */
+export const TOP_K = 40;
 
 /** Reads a positive integer from the environment variable `variable`, or returns `fallback`. */
 export function positiveInteger(variable, fallback) {

@@ -13,13 +13,10 @@ import { encode } from 'gpt-3-encoder';
 import { BLANK_PAGE_PATH, openSession } from '../e2e/browser.mjs';
 import { parseHeaderRules } from '../e2e/headers.mjs';
 import { setUpGraphs } from './page_loops.mjs';
-import { fixed, machine, median, positiveInteger } from './report.mjs';
+import {
+  NEW_TOKENS, PROMPT, ROUNDS, TOP_K, WARMUP_LINES, fixed, machine, median,
+} from './report.mjs';
 
-const ROUNDS = positiveInteger('BANTER_BENCH_ROUNDS', 8);
-const WARMUP_LINES = positiveInteger('BANTER_BENCH_WARMUP', 12);
-const PROMPT = 'A man was asked "Where is the ball?". He smiled and said, "';
-const NEW_TOKENS = 60;
-const TOP_K = 40;
 const THREAD_COUNTS = [1, 2];
 const VARIANT = { name: 'banter', bundle: 'model/', wholeSequence: false };
 
