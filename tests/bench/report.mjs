@@ -1,6 +1,5 @@
 // Settings and helpers shared by the benchmark scripts: the line every benchmark decodes,
-// the round counts from the environment, and the figures
-// they print.
+// the round counts from the environment, and the formatting of the printed figures.
 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
