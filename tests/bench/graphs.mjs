@@ -21,6 +21,16 @@
 // one turn of the event loop before each step. Any loop that a cancel must stop between
 // steps needs that turn, and the worker's engine takes it too.
 //
+// `banter-worker` and `banter-worker-turn` run the same two loops in a dedicated worker
+// (loop_worker.js), the kind of thread banter's engine runs on. A second `Dialogue`, whose
+// worker times onnxruntime-web's `InferenceSession.run` (timed_worker.js), splits the
+// worker's time per token into onnxruntime-web's runs, what `ort` and `ort-web` add around
+// them, and the engine's work outside the model.
+//
+// With BANTER_BENCH_OPTIMUM set, `optimum-fp32` is the conventional graph as Hugging Face
+// Optimum's ONNX exporter writes it (tests/bench/export_optimum.py), served under
+// bench/optimum/, with the same loop as `conventional` plus an attention mask.
+//
 // With BANTER_BENCH_NATIVE naming the JSON of model/examples/decode_bench.rs, the native
 // ONNX Runtime figures are printed beside the browser's.
 
@@ -43,6 +53,15 @@ const VARIANTS = [
   { name: 'banter', bundle: 'model/', wholeSequence: false },
   { name: 'banter-fp32', bundle: 'bench/banter-fp32/', wholeSequence: false },
   { name: 'banter-turn', bundle: 'model/', wholeSequence: false, turnPerStep: true },
+  ...(process.env.BANTER_BENCH_OPTIMUM
+    ? [{ name: 'optimum-fp32', bundle: 'bench/optimum/', wholeSequence: false, optimum: true }]
+    : []),
+];
+
+// The bare banter loops again, inside a dedicated worker.
+const WORKER_VARIANTS = [
+  { name: 'banter-worker', bundle: 'model/', wholeSequence: false },
+  { name: 'banter-worker-turn', bundle: 'model/', wholeSequence: false, turnPerStep: true },
 ];
 
 function readNative() {
@@ -83,9 +102,46 @@ try {
     topK: TOP_K,
   });
 
+  const workerFileBytes = await session.page.evaluate(async ({ site, setup }) => {
+    const worker = new Worker(new URL('bench/loop_worker.js', site), { type: 'module' });
+    globalThis.benchLoopWorker = (message) => new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data));
+      worker.onerror = (event) => reject(new Error(`bench/loop_worker.js failed: ${event.message}`));
+      worker.postMessage(message);
+    });
+    const { fileBytes } = await globalThis.benchLoopWorker({ setup: { ...setup, site } });
+
+    const { Dialogue } = await import(new URL('pkg/banter_host.js', site).href);
+    globalThis.benchTimedDialogue = await Dialogue.start({ workerUrl: new URL('bench/timed_worker.js', site).href });
+    const channel = new BroadcastChannel('banter-bench-run');
+    globalThis.benchRunTotals = () => new Promise((resolve) => {
+      channel.onmessage = ({ data }) => resolve(data);
+      channel.postMessage(null);
+    });
+    return fileBytes;
+  }, {
+    site,
+    setup: { variants: WORKER_VARIANTS, promptIds, newTokens: NEW_TOKENS, topK: TOP_K },
+  });
+  Object.assign(fileBytes, workerFileBytes);
+
   // Untimed lines first, alternating like the timed rounds, so that neither first-run
   // allocations nor V8's tier-up count.
   const runGraph = (name) => session.page.evaluate((name) => globalThis.benchGraphLine(name), name);
+  const runWorkerGraph = (name) => session.page.evaluate((name) => globalThis.benchLoopWorker({ line: name }), name);
+  // A line through the timed worker, with the time spent in onnxruntime-web's runs.
+  const runTimedDialogue = (seed) => session.page.evaluate(async ({ heard, seed, newTokens }) => {
+    const before = await globalThis.benchRunTotals();
+    const line = await globalThis.benchTimedDialogue.say({ heard, seed, maxNewTokens: newTokens });
+    const after = await globalThis.benchRunTotals();
+    return {
+      tokens: line.tokens,
+      workerMs: line.elapsedMs,
+      modelMs: line.modelMs,
+      runMs: after.runMs - before.runMs,
+      runs: after.runs - before.runs,
+    };
+  }, { heard: HEARD, seed, newTokens: NEW_TOKENS });
   const runDialogue = (seed) => session.page.evaluate(async ({ heard, seed, newTokens }) => {
     const started = performance.now();
     let firstTokenAt = NaN;
@@ -106,16 +162,25 @@ try {
     for (const variant of VARIANTS) {
       await runGraph(variant.name);
     }
+    for (const variant of WORKER_VARIANTS) {
+      await runWorkerGraph(variant.name);
+    }
     await runDialogue(1000 + line);
+    await runTimedDialogue(1000 + line);
   }
 
-  const results = Object.fromEntries(VARIANTS.map((variant) => [variant.name, []]));
+  const results = Object.fromEntries([...VARIANTS, ...WORKER_VARIANTS].map((variant) => [variant.name, []]));
   const dialogue = [];
+  const timed = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const variant of VARIANTS) {
       results[variant.name].push(await runGraph(variant.name));
     }
+    for (const variant of WORKER_VARIANTS) {
+      results[variant.name].push(await runWorkerGraph(variant.name));
+    }
     dialogue.push(await runDialogue(round + 2));
+    timed.push(await runTimedDialogue(round + 2));
   }
 
   // Report.
@@ -133,6 +198,10 @@ try {
   console.log('step ms: a line\'s mean decoding step, prefill excluded; line ms: prefill + decoding steps; medians over lines');
   console.log('prototype: the conventional int8 graph re-run on the whole sequence with an empty KV cache each step, logits for every position (not the prototype\'s own 15.7 MB file)');
   console.log('prototype-last: banter\'s int8 graph re-run the same way, logits for the last position only');
+  console.log('banter-worker, banter-worker-turn: the banter and banter-turn loops in a dedicated worker');
+  if (process.env.BANTER_BENCH_OPTIMUM) {
+    console.log('optimum-fp32: the fp32 checkpoint exported by Hugging Face Optimum (text-generation-with-past), the conventional loop with an attention mask');
+  }
   console.log('');
   const header = [
     'variant'.padEnd(18), 'file MB'.padStart(8),
@@ -141,7 +210,7 @@ try {
     '  same greedy line as banter',
   ].join(' ');
   console.log(header);
-  for (const variant of VARIANTS) {
+  for (const variant of [...VARIANTS, ...WORKER_VARIANTS]) {
     const runs = results[variant.name];
     const line = lineMs(runs);
     const nativeEntry = nativeByName[variant.name];
@@ -183,6 +252,24 @@ try {
   console.log(`  prototype-last / whole path, per token: ${fixed(perToken(results['prototype-last']) / dialoguePerToken)}`);
   console.log(`  conventional / whole path, per token: ${fixed(conventionalPerToken / dialoguePerToken)} (target ≥ 2)`);
   console.log(`  conventional / banter, per line (bare loops): ${fixed(lineMs(results.conventional) / banterLine)} (target ≥ 2)`);
+  if (results['optimum-fp32']) {
+    console.log(`  optimum-fp32 / whole path, per token: ${fixed(perToken(results['optimum-fp32']) / dialoguePerToken)} (target ≥ 2 against a conventional loop)`);
+  }
+
+  // The worker's time per token, split with the timed worker's second Dialogue.
+  const timedPerToken = (part) => median(timed.map((run) => part(run) / run.tokens));
+  const timedWorker = timedPerToken((run) => run.workerMs);
+  const timedModel = timedPerToken((run) => run.modelMs);
+  const timedRun = timedPerToken((run) => run.runMs);
+  const workerBare = perToken(results['banter-worker']);
+  const workerTurn = perToken(results['banter-worker-turn']);
+  console.log('');
+  console.log(`banter's worker, ms per token (medians; a second Dialogue whose worker times onnxruntime-web's run, ${timed.map((run) => run.runs).join(' ')} runs per line):`);
+  console.log(`  elapsedMs ${fixed(timedWorker, 3)}: in onnxruntime-web's runs ${fixed(timedRun, 3)}, around them in ort and ort-web ${fixed(timedModel - timedRun, 3)} (modelMs ${fixed(timedModel, 3)}), outside the model's runs ${fixed(timedWorker - timedModel, 3)}`);
+  console.log(`  bare banter loop in a dedicated worker ${fixed(workerBare, 3)}, with an event-loop turn per step ${fixed(workerTurn, 3)}`);
+  console.log(`  onnxruntime-web's runs in banter's worker beyond the whole bare worker loop: ${fixed(timedRun - workerBare, 3)}`);
+  console.log(`  elapsedMs over the bare worker loop: ${fixed((timedWorker / workerBare - 1) * 100, 1)} %, over the worker loop with a turn per step: ${fixed((timedWorker / workerTurn - 1) * 100, 1)} %`);
+
   // The first streamed delta can lag the first token when that token is whitespace or part
   // of a character, which the stream holds back.
   console.log(`  time to first streamed text (median): ${fixed(median(dialogue.map((run) => run.firstTokenMs).filter(Number.isFinite)))} ms`);

@@ -10,10 +10,13 @@
  * line with the variant's loop and returns `{ lineMs, prefillMs, tokens }`. Returns each
  * variant's file size in bytes.
  *
- * A variant is `{ name, bundle, wholeSequence, turnPerStep }`. `bundle` is the bundle
- * folder on the site. With `wholeSequence`, each step re-runs the whole sequence with an
- * empty KV cache. With `turnPerStep`, the loop takes one turn of the event loop before
- * each step.
+ * A variant is `{ name, bundle, wholeSequence, turnPerStep, optimum }`. `bundle` is the
+ * bundle folder on the site. With `wholeSequence`, each step re-runs the whole sequence
+ * with an empty KV cache. With `turnPerStep`, the loop takes one turn of the event loop
+ * before each step. With `optimum`, the folder contains Hugging Face Optimum's export
+ * (model.onnx and config.json) instead of a banter bundle.
+ *
+ * It also runs in a dedicated worker (loop_worker.js), so it uses nothing of the page.
  */
 export async function setUpGraphs({ site, variants, promptIds, newTokens, topK, threads = 1 }) {
   const ort = await import(new URL('ort/ort.wasm.min.mjs', site).href);
@@ -29,7 +32,11 @@ export async function setUpGraphs({ site, variants, promptIds, newTokens, topK, 
 
   const graphs = {};
   for (const variant of variants) {
-    const manifest = await (await fetchOk(`${variant.bundle}manifest.json`)).json();
+    // A banter bundle has a manifest; a folder written by Hugging Face Optimum has the
+    // checkpoint's config.json instead, whose field names are the same.
+    const manifest = variant.optimum
+      ? { layout: 'conventional', config: await (await fetchOk(`${variant.bundle}config.json`)).json(), session_options: {} }
+      : await (await fetchOk(`${variant.bundle}manifest.json`)).json();
     const bytes = new Uint8Array(await (await fetchOk(`${variant.bundle}model.onnx`)).arrayBuffer());
     const session = await ort.InferenceSession.create(bytes, {
       executionProviders: ['wasm'],
@@ -57,7 +64,11 @@ export async function setUpGraphs({ site, variants, promptIds, newTokens, topK, 
         }
       }
     }
-    graphs[variant.name] = { ...variant, session, banter, layers, emptyPast, fetches, fileBytes: bytes.byteLength };
+    // Optimum's graphs also take an attention mask over the cached and new positions.
+    const attentionMask = session.inputNames.includes('attention_mask');
+    graphs[variant.name] = {
+      ...variant, session, banter, layers, emptyPast, fetches, attentionMask, fileBytes: bytes.byteLength,
+    };
   }
 
   // The k largest logits of `logits[offset .. offset + vocab]` as ids, descending; ties go
@@ -116,6 +127,9 @@ export async function setUpGraphs({ site, variants, promptIds, newTokens, topK, 
       const feeds = { input_ids: int64(feed), position_ids: int64(positions), ...past };
       if (graph.banter) {
         feeds.top_k = topKTensor;
+      }
+      if (graph.attentionMask) {
+        feeds.attention_mask = int64(new Array(pastLength + feed.length).fill(1));
       }
       const outputs = await graph.session.run(feeds, graph.fetches);
 

@@ -4,7 +4,9 @@
 //!
 //! The extra bundles are exported from the site's checkpoint into `target/bench/<name>/`
 //! and served under `/bench/` beside the site only while the benchmark runs, so the site
-//! in `target/site/` never contains them.
+//! in `target/site/` never contains them. The worker scripts of the benchmark are copied
+//! there too. With `--optimum`, the checkpoint is also exported by Hugging Face Optimum
+//! (`tests/bench/export_optimum.py`, run with `$BANTER_PYTHON`, else `python3`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +22,22 @@ const BUNDLES: [(&str, &str, &str); 3] = [
     ("banter-fp32", "banter", "fp32"),
 ];
 
+/// Scripts from `tests/bench/` that the page loads from `/bench/`: the decoding loops in
+/// a dedicated worker, and banter's worker with onnxruntime-web's runs timed.
+const SCRIPTS: [&str; 3] = ["page_loops.mjs", "loop_worker.js", "timed_worker.js"];
+
+/// Folder under `target/bench/` of the Optimum export.
+const OPTIMUM_DIR: &str = "optimum";
+
 /// Rounds when `--rounds` is not given. Each round decodes one line per variant.
 const DEFAULT_ROUNDS: u32 = 8;
+
+/// Options of `cargo xtask bench`.
+struct Options {
+    rounds: u32,
+    /// Also time the conventional graph as Hugging Face Optimum exports it.
+    optimum: bool,
+}
 
 /// URL path prefix under which `target/bench/` is served.
 const MOUNT: &str = "bench";
@@ -31,9 +47,9 @@ fn bench_dir() -> PathBuf {
     root().join("target/bench")
 }
 
-/// Runs `cargo xtask bench [--rounds N]`.
+/// Runs `cargo xtask bench [--rounds N] [--optimum]`.
 pub fn run_task(args: &[String], usage: &str) -> TaskResult {
-    let rounds = parse_rounds(args, usage)?;
+    let Options { rounds, optimum } = parse_options(args, usage)?;
 
     let model = site::build()?;
     println!("xtask: site built with {model}");
@@ -41,6 +57,10 @@ pub fn run_task(args: &[String], usage: &str) -> TaskResult {
     let ort_library = tools::ensure_onnxruntime()?;
     let bench = bench_dir();
     export_bundles(&model, &bench)?;
+    copy_scripts(&bench)?;
+    if optimum {
+        export_optimum(&model, &bench)?;
+    }
 
     println!("\nxtask: native ONNX Runtime, release build of banter-model's decode_bench example");
     let native_json = bench.join("native.json");
@@ -79,20 +99,25 @@ pub fn run_task(args: &[String], usage: &str) -> TaskResult {
         vec![(MOUNT.to_owned(), bench.clone())],
     )?;
     let script = |name: &str| {
-        run(command("node", &[name])
-            .current_dir(root())
+        let mut node = command("node", &[name]);
+        node.current_dir(root())
             .env("BANTER_SITE_URL", server.url())
             .env("BANTER_CHROMIUM", &chromium)
             .env("BANTER_BENCH_ROUNDS", rounds.to_string())
-            .env("BANTER_BENCH_NATIVE", &native_json))
+            .env("BANTER_BENCH_NATIVE", &native_json);
+        if optimum {
+            node.env("BANTER_BENCH_OPTIMUM", "1");
+        }
+        run(&mut node)
     };
     let result = script("tests/bench/graphs.mjs").and_then(|()| script("tests/bench/threads.mjs"));
     server.stop();
     result
 }
 
-fn parse_rounds(args: &[String], usage: &str) -> Result<u32, String> {
+fn parse_options(args: &[String], usage: &str) -> Result<Options, String> {
     let mut rounds = DEFAULT_ROUNDS;
+    let mut optimum = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -104,10 +129,44 @@ fn parse_rounds(args: &[String], usage: &str) -> Result<u32, String> {
                     .filter(|&rounds| rounds > 0)
                     .ok_or_else(|| format!("--rounds {value:?} is not a positive integer"))?;
             }
+            "--optimum" => optimum = true,
             other => return Err(format!("unknown option {other:?} for bench\n{usage}")),
         }
     }
-    Ok(rounds)
+    Ok(Options { rounds, optimum })
+}
+
+/// Copies [`SCRIPTS`] from `tests/bench/` into `bench`.
+fn copy_scripts(bench: &Path) -> TaskResult {
+    for name in SCRIPTS {
+        let from = root().join("tests/bench").join(name);
+        let to = bench.join(name);
+        std::fs::copy(&from, &to).map_err(|error| {
+            format!(
+                "could not copy {} to {}: {error}",
+                from.display(),
+                to.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Exports the site's checkpoint with Hugging Face Optimum into `bench/optimum/`.
+fn export_optimum(model: &SiteModel, bench: &Path) -> TaskResult {
+    let python = std::env::var("BANTER_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = bench.join(OPTIMUM_DIR);
+    println!(
+        "xtask: exporting the checkpoint with Hugging Face Optimum ({python}) into {}",
+        out.display()
+    );
+    run(
+        command(&python, &["tests/bench/export_optimum.py", "--checkpoint"])
+            .arg(&model.checkpoint)
+            .arg("--out")
+            .arg(&out)
+            .current_dir(root()),
+    )
 }
 
 /// Exports [`BUNDLES`] from the site's checkpoint into `bench/<name>/`.

@@ -29,6 +29,9 @@ tasks:
                   whole path (Dialogue.say) in Chromium, and onnxruntime-web on one
                   thread against two
       --rounds N  timed lines per variant (default 8)
+      --optimum   also time the graph that Hugging Face Optimum exports, with the
+                  Python in $BANTER_PYTHON (default python3), which needs
+                  optimum-onnx, onnxruntime and accelerate
   fuzz            run each fuzz target of banter-protocol (cargo fuzz, nightly) and fail
                   on any crash
       --seconds N time per target (default 60)
