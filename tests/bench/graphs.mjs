@@ -114,8 +114,12 @@ try {
     const { Dialogue } = await import(new URL('pkg/banter_host.js', site).href);
     globalThis.benchTimedDialogue = await Dialogue.start({ workerUrl: new URL('bench/timed_worker.js', site).href });
     const channel = new BroadcastChannel('banter-bench-run');
-    globalThis.benchRunTotals = () => new Promise((resolve) => {
-      channel.onmessage = ({ data }) => resolve(data);
+    globalThis.benchRunTotals = () => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bench/timed_worker.js did not reply on the BroadcastChannel banter-bench-run within 10 s')), 10_000);
+      channel.onmessage = ({ data }) => {
+        clearTimeout(timer);
+        resolve(data);
+      };
       channel.postMessage(null);
     });
     return fileBytes;
@@ -129,8 +133,16 @@ try {
   // allocations nor V8's tier-up count.
   const runGraph = (name) => session.page.evaluate((name) => globalThis.benchGraphLine(name), name);
   const runWorkerGraph = (name) => session.page.evaluate((name) => globalThis.benchLoopWorker({ line: name }), name);
-  // A line through the timed worker, with the time spent in onnxruntime-web's runs.
-  const runTimedDialogue = (seed) => session.page.evaluate(async ({ heard, seed, newTokens }) => {
+  // A line through the timed worker, with the time spent in onnxruntime-web's runs. A line
+  // takes one run per token, plus one if it ends with the end-of-text token.
+  const runTimedDialogue = async (seed) => {
+    const line = await timedDialogueLine(seed);
+    if (line.runs < line.tokens || line.runs > line.tokens + 1) {
+      throw new Error(`bench/timed_worker.js timed ${line.runs} runs for a line of ${line.tokens} tokens; it must import onnxruntime-web from the URL the worker loads it from`);
+    }
+    return line;
+  };
+  const timedDialogueLine = (seed) => session.page.evaluate(async ({ heard, seed, newTokens }) => {
     const before = await globalThis.benchRunTotals();
     const line = await globalThis.benchTimedDialogue.say({ heard, seed, maxNewTokens: newTokens });
     const after = await globalThis.benchRunTotals();

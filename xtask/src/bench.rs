@@ -138,6 +138,8 @@ fn parse_options(args: &[String], usage: &str) -> Result<Options, String> {
 
 /// Copies [`SCRIPTS`] from `tests/bench/` into `bench`.
 fn copy_scripts(bench: &Path) -> TaskResult {
+    std::fs::create_dir_all(bench)
+        .map_err(|error| format!("could not create {}: {error}", bench.display()))?;
     for name in SCRIPTS {
         let from = root().join("tests/bench").join(name);
         let to = bench.join(name);
