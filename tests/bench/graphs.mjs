@@ -115,7 +115,7 @@ try {
     globalThis.benchTimedDialogue = await Dialogue.start({ workerUrl: new URL('bench/timed_worker.js', site).href });
     const channel = new BroadcastChannel('banter-bench-run');
     globalThis.benchRunTotals = () => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('bench/timed_worker.js did not reply on the BroadcastChannel banter-bench-run within 10 s')), 10_000);
+      const timer = setTimeout(() => reject(new Error('timed out after 10 s waiting for bench/timed_worker.js to reply on the BroadcastChannel banter-bench-run; check the worker console for a failed start')), 10_000);
       channel.onmessage = ({ data }) => {
         clearTimeout(timer);
         resolve(data);
@@ -133,15 +133,8 @@ try {
   // allocations nor V8's tier-up count.
   const runGraph = (name) => session.page.evaluate((name) => globalThis.benchGraphLine(name), name);
   const runWorkerGraph = (name) => session.page.evaluate((name) => globalThis.benchLoopWorker({ line: name }), name);
-  // A line through the timed worker, with the time spent in onnxruntime-web's runs. A line
-  // takes one run per token, plus one if it ends with the end-of-text token.
-  const runTimedDialogue = async (seed) => {
-    const line = await timedDialogueLine(seed);
-    if (line.runs < line.tokens || line.runs > line.tokens + 1) {
-      throw new Error(`bench/timed_worker.js timed ${line.runs} runs for a line of ${line.tokens} tokens; it must import onnxruntime-web from the URL the worker loads it from`);
-    }
-    return line;
-  };
+
+  // A line through the timed worker, with the time spent in onnxruntime-web's runs.
   const timedDialogueLine = (seed) => session.page.evaluate(async ({ heard, seed, newTokens }) => {
     const before = await globalThis.benchRunTotals();
     const line = await globalThis.benchTimedDialogue.say({ heard, seed, maxNewTokens: newTokens });
@@ -154,6 +147,16 @@ try {
       runs: after.runs - before.runs,
     };
   }, { heard: HEARD, seed, newTokens: NEW_TOKENS });
+
+  // A line takes one run per token, plus one if it ends with the end-of-text token.
+  const runTimedDialogue = async (seed) => {
+    const line = await timedDialogueLine(seed);
+    if (line.runs < line.tokens || line.runs > line.tokens + 1) {
+      throw new Error(`bench/timed_worker.js timed ${line.runs} runs for a line of ${line.tokens} tokens; it must import onnxruntime-web from the URL the worker loads it from`);
+    }
+    return line;
+  };
+
   const runDialogue = (seed) => session.page.evaluate(async ({ heard, seed, newTokens }) => {
     const started = performance.now();
     let firstTokenAt = NaN;
@@ -268,6 +271,11 @@ try {
     console.log(`  optimum-fp32 / whole path, per token: ${fixed(perToken(results['optimum-fp32']) / dialoguePerToken)} (target ≥ 2 against a conventional loop)`);
   }
 
+  // The first streamed delta can lag the first token when that token is whitespace or part
+  // of a character, which the stream holds back.
+  console.log(`  time to first streamed text (median): ${fixed(median(dialogue.map((run) => run.firstTokenMs).filter(Number.isFinite)))} ms`);
+  console.log(`cold page load (fresh profile): Dialogue ready ${fixed(cold.readyMs)} ms, first line (${cold.tokens} tokens) ${fixed(cold.firstLineMs)} ms after navigation start`);
+
   // The worker's time per token, split with the timed worker's second Dialogue.
   const timedPerToken = (part) => median(timed.map((run) => part(run) / run.tokens));
   const timedWorker = timedPerToken((run) => run.workerMs);
@@ -281,11 +289,6 @@ try {
   console.log(`  bare banter loop in a dedicated worker ${fixed(workerBare, 3)}, with an event-loop turn per step ${fixed(workerTurn, 3)}`);
   console.log(`  onnxruntime-web's runs in banter's worker beyond the whole bare worker loop: ${fixed(timedRun - workerBare, 3)}`);
   console.log(`  elapsedMs over the bare worker loop: ${fixed((timedWorker / workerBare - 1) * 100, 1)} %, over the worker loop with a turn per step: ${fixed((timedWorker / workerTurn - 1) * 100, 1)} %`);
-
-  // The first streamed delta can lag the first token when that token is whitespace or part
-  // of a character, which the stream holds back.
-  console.log(`  time to first streamed text (median): ${fixed(median(dialogue.map((run) => run.firstTokenMs).filter(Number.isFinite)))} ms`);
-  console.log(`cold page load (fresh profile): Dialogue ready ${fixed(cold.readyMs)} ms, first line (${cold.tokens} tokens) ${fixed(cold.firstLineMs)} ms after navigation start`);
 } finally {
   await session.close();
 }

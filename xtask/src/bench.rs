@@ -35,7 +35,7 @@ const DEFAULT_ROUNDS: u32 = 8;
 /// Options of `cargo xtask bench`.
 struct Options {
     rounds: u32,
-    /// Also time the conventional graph as Hugging Face Optimum exports it.
+    /// Whether the conventional graph as Hugging Face Optimum exports it is timed too.
     optimum: bool,
 }
 
@@ -138,18 +138,8 @@ fn parse_options(args: &[String], usage: &str) -> Result<Options, String> {
 
 /// Copies [`SCRIPTS`] from `tests/bench/` into `bench`.
 fn copy_scripts(bench: &Path) -> TaskResult {
-    std::fs::create_dir_all(bench)
-        .map_err(|error| format!("could not create {}: {error}", bench.display()))?;
     for name in SCRIPTS {
-        let from = root().join("tests/bench").join(name);
-        let to = bench.join(name);
-        std::fs::copy(&from, &to).map_err(|error| {
-            format!(
-                "could not copy {} to {}: {error}",
-                from.display(),
-                to.display()
-            )
-        })?;
+        site::copy(&root().join("tests/bench").join(name), &bench.join(name))?;
     }
     Ok(())
 }

@@ -217,7 +217,8 @@ fn create_dir(dir: &Path) -> Result<(), String> {
         .map_err(|error| format!("could not create {}: {error}", dir.display()))
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
+/// Copies a file, creating the folders above `to` first.
+pub fn copy(from: &Path, to: &Path) -> Result<(), String> {
     if let Some(parent) = to.parent() {
         create_dir(parent)?;
     }
